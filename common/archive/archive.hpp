@@ -1,0 +1,45 @@
+#pragma once
+// Gzip'd tar archives for bundles and task outputs (libarchive).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/base/result.hpp"
+
+namespace drover {
+
+struct ArchiveLimits {
+  std::uint64_t max_total_bytes = 1ULL << 30;  // sum of entry sizes once unpacked
+  std::uint64_t max_entries = 100'000;
+};
+
+// Packs the regular files and directories under `dir` (symlinks are stored as
+// symlinks only if they point inside `dir`) into a gzip'd tar, deterministically:
+// entries sorted by path, mtime 0, uid/gid 0, no user names, mode kept only as
+// 0755/0644, gzip header without timestamp. The same tree gives the same bytes.
+Result<std::string> pack_directory(const std::filesystem::path& dir);
+
+// Writes to a file instead of memory (same format).
+Status pack_directory_to_file(const std::filesystem::path& dir, const std::filesystem::path& out);
+
+// Unpacks `archive` (gzip'd or plain tar) into `dest`, which must exist and be
+// empty. Refuses, with invalid_spec naming the entry, absolute paths, "..",
+// links leading out of dest, hard links, device/fifo/socket entries, and too_large
+// past the limits; on refusal nothing is left in `dest`.
+Status unpack_archive(const std::string& archive, const std::filesystem::path& dest,
+                      const ArchiveLimits& limits = {});
+Status unpack_archive_file(const std::filesystem::path& archive, const std::filesystem::path& dest,
+                           const ArchiveLimits& limits = {});
+
+// Relative paths of the regular files in an archive, and the content of one
+// (e.g. "job.yaml"), without unpacking to disk. Same safety checks as unpack.
+struct ArchiveListing {
+  std::vector<std::string> files;  // sorted
+  std::uint64_t total_bytes = 0;
+};
+Result<ArchiveListing> list_archive(const std::string& archive, const ArchiveLimits& limits = {});
+Result<std::string> read_archive_member(const std::string& archive, const std::string& name,
+                                        std::uint64_t max_bytes = 1 << 20);
+
+}  // namespace drover

@@ -1,0 +1,28 @@
+#pragma once
+// Small file helpers that report errors as values.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/base/result.hpp"
+
+namespace drover {
+
+Result<std::string> read_file(const std::filesystem::path& path);
+// Writes to a temp file in the same directory, fsyncs it, renames over `path`
+// and fsyncs the directory: after it returns the content survives a crash.
+Status write_file_atomic(const std::filesystem::path& path, std::string_view content);
+Status make_dirs(const std::filesystem::path& path);
+Status remove_all(const std::filesystem::path& path);
+
+// Lower-case hex SHA-256 (OpenSSL).
+std::string sha256_hex(std::string_view data);
+Result<std::string> sha256_file(const std::filesystem::path& path);
+bool is_sha256_hex(std::string_view s);
+
+// A fresh private directory under `parent` (default: $TMPDIR or /tmp).
+Result<std::filesystem::path> make_temp_dir(std::string_view prefix,
+                                            const std::filesystem::path& parent = {});
+
+}  // namespace drover

@@ -1,0 +1,83 @@
+#pragma once
+// drover's own HTTP request/response types. Domain code and route handlers
+// see only these; Boost.Asio/Beast stay inside common/http/*.cpp.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/base/result.hpp"
+
+namespace drover::http {
+
+struct Request {
+  std::string method;  // upper case: "GET", "POST", ...
+  std::string path;    // percent-decoded, without the query
+  std::map<std::string, std::string> query;   // decoded ?a=b&c=d
+  std::map<std::string, std::string> params;  // filled by the router from {name} segments
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string remote;  // "127.0.0.1:53122"
+
+  // Case-insensitive header lookup; "" when absent.
+  std::string header(std::string_view name) const;
+  std::string query_or(const std::string& key, std::string fallback = {}) const;
+  std::string param(const std::string& name) const;  // "" when absent
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  std::string header(std::string_view name) const;
+  bool ok() const { return status >= 200 && status < 300; }
+
+  static Response json(int status, const nlohmann::json& body);
+  static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  // {"error": {"code", "message", "field"}} with http_status(error.code).
+  static Response error(const Error& error);
+};
+
+// Parses an error body back into an Error (for clients); falls back to the
+// status and raw body when the body is not drover's error shape.
+Error error_from_response(const Response& response);
+
+// Completion of an asynchronous handler. Call it exactly once, from any thread.
+using Respond = std::function<void(Response)>;
+using AsyncHandler = std::function<void(Request&, Respond)>;
+using SyncHandler = std::function<Result<Response>(Request&)>;
+
+// One table of routes. Patterns are paths whose segments may be `{name}`
+// (one segment) — "/api/v1/jobs/{job}/tasks/{stage}/{index}/logs".
+// Unknown path: 404; known path, other method: 405. An Error from a
+// SyncHandler becomes Response::error.
+class Router {
+ public:
+  void add(std::string method, std::string pattern, SyncHandler handler);
+  void add_async(std::string method, std::string pattern, AsyncHandler handler);
+
+  // Matches and runs a handler. Runs on the caller's thread.
+  void dispatch(Request& request, Respond respond) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;
+    AsyncHandler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+// Splits "/a/b?x=1" into path and decoded query map.
+void split_target(std::string_view target, std::string& path, std::map<std::string, std::string>& query);
+std::string url_encode(std::string_view s);  // for query values and path segments
+
+}  // namespace drover::http

@@ -1,0 +1,81 @@
+#pragma once
+// What the master sends a worker to run, and what the worker reports back.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/proto/states.hpp"
+
+namespace drover {
+
+struct UpstreamOutput {
+  std::string stage;
+  std::int64_t index = 0;
+  std::string digest;  // sha256 of the output tar.gz blob
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(UpstreamOutput, stage, index, digest)
+
+struct Assignment {
+  std::int64_t attempt_id = 0;  // unique across the cluster; fences every report
+  std::string job;
+  std::string stage;
+  std::int64_t index = 0;
+  std::int64_t count = 0;    // tasks in the stage
+  int attempt = 1;           // 1 for the first attempt
+  std::string input_kind;    // "none" | "file" | "item" | "index"
+  std::string input;         // file path (relative = inside the bundle), item, or index
+  std::string bundle_digest;
+  std::vector<std::string> command;  // placeholders not yet expanded
+  std::map<std::string, std::string> env;
+  std::int64_t timeout_ms = 0;  // 0 = none
+  std::int64_t checkpoint_interval_ms = 30000;
+  double cpus = 1;
+  std::uint64_t memory = 0;
+  std::vector<UpstreamOutput> upstream;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Assignment, attempt_id, job, stage, index, count,
+                                                attempt, input_kind, input, bundle_digest, command,
+                                                env, timeout_ms, checkpoint_interval_ms, cpus,
+                                                memory, upstream)
+
+// GET /internal/v1/workers/{id}/work?wait_ms=N (long poll)
+struct WorkReply {
+  std::vector<Assignment> assignments;
+  std::vector<std::int64_t> kill;  // attempts to kill (cancelled or fenced)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WorkReply, assignments, kill)
+
+// Why an attempt failed, as recorded and shown.
+struct FailureReason {
+  static constexpr const char* exit_code = "exit_code";
+  static constexpr const char* signal = "signal";
+  static constexpr const char* timeout = "timeout";
+  static constexpr const char* out_of_memory = "out_of_memory";
+  static constexpr const char* lost_worker = "lost_worker";
+  static constexpr const char* drover_error = "drover_error";  // download, upload, disk, spawn
+  static constexpr const char* killed = "killed";
+};
+
+// POST /internal/v1/attempts/{id}/finished — after the output blob was uploaded.
+struct AttemptReport {
+  AttemptState state = AttemptState::failed;  // succeeded | failed | killed
+  int exit_code = -1;                          // -1 when it did not exit normally
+  int signal = 0;
+  std::string reason;   // FailureReason value; empty on success
+  std::string message;  // human detail, e.g. "download of bundle failed: ..."
+  std::string output_digest;  // sha256 of the output tar.gz (succeeded only)
+  std::uint64_t output_bytes = 0;
+  std::string stdout_digest;  // logs, uploaded as blobs; empty = no bytes
+  std::string stderr_digest;
+  std::int64_t started_at = 0;  // ms since epoch, worker clock
+  std::int64_t finished_at = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AttemptReport, state, exit_code, signal, reason,
+                                                message, output_digest, output_bytes,
+                                                stdout_digest, stderr_digest, started_at,
+                                                finished_at)
+
+}  // namespace drover

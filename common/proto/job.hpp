@@ -1,0 +1,59 @@
+#pragma once
+// Jobs and their stages as the REST API shows them (GET /api/v1/jobs[/{job}]).
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/proto/states.hpp"
+
+namespace drover {
+
+struct TaskFailure {
+  std::int64_t index = 0;
+  std::string input;
+  std::string reason;   // FailureReason value of the last failed attempt
+  std::string message;  // e.g. "exit code 3"
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskFailure, index, input, reason, message)
+
+struct StageInfo {
+  std::string name;
+  std::vector<std::string> after;
+  std::int64_t task_count = 0;
+  std::map<std::string, std::int64_t> counts;  // task state -> number of tasks
+  std::vector<TaskFailure> failures;           // tasks failed for good, and recent failed attempts
+  double progress = 0;                         // fraction of tasks succeeded (+ running progress)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StageInfo, name, after, task_count, counts,
+                                                failures, progress)
+
+struct JobInfo {
+  std::string id;
+  std::string name;
+  JobState state = JobState::queued;
+  std::int64_t priority = 0;
+  std::string bundle_digest;
+  std::string user;
+  std::string source;  // client address of the submit
+  std::int64_t submitted_at = 0;  // ms since epoch
+  std::int64_t started_at = 0;    // 0 = not yet
+  std::int64_t finished_at = 0;
+  std::string message;  // why it failed or was cancelled
+  std::int64_t task_count = 0;
+  std::map<std::string, std::int64_t> counts;  // over all stages
+  std::vector<StageInfo> stages;               // in spec order; empty in list views
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JobInfo, id, name, state, priority, bundle_digest,
+                                                user, source, submitted_at, started_at,
+                                                finished_at, message, task_count, counts, stages)
+
+struct JobList {
+  std::vector<JobInfo> jobs;
+  std::string next;  // pass as ?after= for the next page; empty at the end
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JobList, jobs, next)
+
+}  // namespace drover

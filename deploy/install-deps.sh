@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every build, run and test dependency of drover from Debian 12
+# packages. Idempotent: re-running it on a machine that has everything only
+# checks and exits.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build ccache pkg-config iproute2 curl procps python3
+  libboost1.81-dev libboost-url1.81-dev libssl-dev
+  nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libspdlog-dev libcli11-dev catch2
+  libsqlite3-dev libarchive-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present" >&2
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
