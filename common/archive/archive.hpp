@@ -2,6 +2,7 @@
 // Gzip'd tar archives for bundles and task outputs (libarchive).
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,10 @@ struct ArchiveLimits {
 // symlinks only if they point inside `dir`) into a gzip'd tar, deterministically:
 // entries sorted by path, mtime 0, uid/gid 0, no user names, mode kept only as
 // 0755/0644, gzip header without timestamp. The same tree gives the same bytes.
-Result<std::string> pack_directory(const std::filesystem::path& dir);
+// `extra_files` adds in-memory regular files (relative path -> content), e.g.
+// the CLI's ".drover/inputs.json"; they replace files of the same path.
+Result<std::string> pack_directory(const std::filesystem::path& dir,
+                                   const std::map<std::string, std::string>& extra_files = {});
 
 // Writes to a file instead of memory (same format).
 Status pack_directory_to_file(const std::filesystem::path& dir, const std::filesystem::path& out);

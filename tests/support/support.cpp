@@ -1,0 +1,195 @@
+#include "tests/support/support.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/fs/fs.hpp"
+
+namespace drover::test {
+
+TempDir::TempDir() {
+  auto dir = make_temp_dir("drover-it");
+  REQUIRE(dir.ok());
+  path = *dir;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+}
+
+bool wait_until(const std::function<bool()>& cond, Duration timeout, Duration poll) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (cond()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(poll);
+  }
+}
+
+fs::path source_dir() { return DROVER_SOURCE_DIR; }
+
+fs::path binary(const std::string& name) {
+  fs::path bin = DROVER_BIN_DIR;
+  if (name == "drover-master") return bin / "master" / name;
+  if (name == "drover-worker") return bin / "worker" / name;
+  return bin / "cli" / name;
+}
+
+namespace {
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+Child::Child(std::vector<std::string> argv, fs::path log) : log_(std::move(log)) {
+  SpawnOptions o;
+  o.argv = std::move(argv);
+  o.stdout_path = log_;
+  o.stderr_path = log_;
+  auto pid = spawn_process(o);
+  REQUIRE(pid.ok());
+  pid_ = *pid;
+}
+
+Child::~Child() {
+  if (pid_ > 0) kill9();
+}
+
+ExitStatus Child::stop(int sig, Duration grace) {
+  REQUIRE(pid_ > 0);
+  ExitStatus st = terminate_process(pid_, sig, grace);
+  pid_ = -1;
+  return st;
+}
+
+void Child::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  wait_process(pid_, std::chrono::seconds(10));
+  pid_ = -1;
+}
+
+std::string Child::log() const { return slurp(log_); }
+
+CliResult run_command(const std::vector<std::string>& argv, Duration timeout,
+                      const fs::path& scratch) {
+  static int counter = 0;
+  std::string tag = std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  SpawnOptions o;
+  o.argv = argv;
+  o.stdout_path = scratch / ("out-" + tag);
+  o.stderr_path = scratch / ("err-" + tag);
+  auto pid = spawn_process(o);
+  REQUIRE(pid.ok());
+  CliResult r;
+  auto st = wait_process(*pid, timeout);
+  if (!st) {
+    ::kill(*pid, SIGKILL);
+    wait_process(*pid, std::chrono::seconds(10));
+  } else {
+    r.exit_code = st->exited() ? st->exit_code : 128 + st->signal;
+  }
+  r.out = slurp(o.stdout_path);
+  r.err = slurp(o.stderr_path);
+  fs::remove(o.stdout_path);
+  fs::remove(o.stderr_path);
+  return r;
+}
+
+// ------------------------------------------------------------------ Cluster
+
+Cluster::Cluster(fs::path root, std::vector<std::string> master_flags)
+    : root_(std::move(root)), master_flags_(std::move(master_flags)) {
+  start_master();
+}
+
+Cluster::~Cluster() {
+  for (auto& [id, w] : workers_) {
+    if (w && w->running()) w->stop(SIGTERM, std::chrono::seconds(10));
+  }
+  if (master_ && master_->running()) master_->stop(SIGTERM, std::chrono::seconds(10));
+}
+
+void Cluster::start_master() {
+  fs::path data = root_ / "master";
+  fs::create_directories(data);
+  fs::remove(data / "master.addr");
+  // Same port across restarts, so workers find the master again.
+  std::string listen = address_.empty() ? "127.0.0.1:0" : address_;
+  std::vector<std::string> argv = {binary("drover-master").string(), "--listen", listen,
+                                   "--data-dir", data.string(), "--worker-timeout", "2s",
+                                   "--heartbeat-interval", "200ms"};
+  argv.insert(argv.end(), master_flags_.begin(), master_flags_.end());
+  master_ = std::make_unique<Child>(argv, root_ / "master.log");
+  bool up = wait_until([&] { return fs::exists(data / "master.addr"); }, std::chrono::seconds(20));
+  INFO(master_->log());
+  REQUIRE(up);
+  std::string addr = slurp(data / "master.addr");
+  address_ = addr.substr(0, addr.find('\n'));
+}
+
+void Cluster::stop_master(int sig) {
+  REQUIRE(master_);
+  if (sig == SIGKILL) {
+    master_->kill9();
+  } else {
+    master_->stop(sig);
+  }
+}
+
+Child& Cluster::start_worker(const std::string& id, double cpus, std::vector<std::string> flags) {
+  std::vector<std::string> argv = {binary("drover-worker").string(), "--master", url(),
+                                   "--listen", "127.0.0.1:0", "--id", id, "--work-dir",
+                                   (root_ / ("worker-" + id)).string(), "--cpus",
+                                   std::to_string(cpus)};
+  if (::geteuid() == 0) {
+    argv.push_back("--allow-root");
+    argv.push_back("true");
+  }
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  workers_.emplace_back(id, std::make_unique<Child>(argv, root_ / ("worker-" + id + ".log")));
+  return *workers_.back().second;
+}
+
+Child* Cluster::worker(const std::string& id) {
+  for (auto& [wid, w] : workers_) {
+    if (wid == id) return w.get();
+  }
+  return nullptr;
+}
+
+bool Cluster::wait_workers_alive(std::size_t n, Duration timeout) {
+  return wait_until(
+      [&] {
+        auto r = client().get_json("/api/v1/workers");
+        if (!r.ok()) return false;
+        std::size_t alive = 0;
+        for (const auto& w : (*r)["workers"]) alive += w["state"] == "alive";
+        return alive >= n;
+      },
+      timeout, std::chrono::milliseconds(50));
+}
+
+nlohmann::json Cluster::get(const std::string& target) {
+  auto r = client().get_json(target);
+  INFO(target << ": " << (r.ok() ? "" : r.error().describe()));
+  REQUIRE(r.ok());
+  return *r;
+}
+
+CliResult Cluster::cli(std::vector<std::string> args, Duration timeout) {
+  std::vector<std::string> argv = {binary("drover").string(), "--master", url()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, timeout, root_);
+}
+
+}  // namespace drover::test

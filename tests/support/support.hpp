@@ -1,1 +1,91 @@
 #pragma once
+// Helpers for tests that run the real binaries: temp dirs, child processes
+// stopped by PID, bounded waits, and a local cluster on 127.0.0.1 with
+// ephemeral ports.
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/base/units.hpp"
+#include "common/http/client.hpp"
+#include "common/proc/process.hpp"
+
+namespace drover::test {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  fs::path path;
+};
+
+// Polls `cond` every `poll` until it is true or `timeout` passes.
+bool wait_until(const std::function<bool()>& cond, Duration timeout,
+                Duration poll = std::chrono::milliseconds(20));
+
+fs::path binary(const std::string& name);  // drover, drover-master, drover-worker
+fs::path source_dir();
+
+// A child process; the destructor SIGKILLs it if it still runs.
+class Child {
+ public:
+  Child(std::vector<std::string> argv, fs::path log);
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0; }
+  ExitStatus stop(int sig = SIGTERM, Duration grace = std::chrono::seconds(10));
+  void kill9();
+  std::string log() const;
+
+ private:
+  pid_t pid_ = -1;
+  fs::path log_;
+};
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(fs::path root, std::vector<std::string> master_flags = {});
+  ~Cluster();
+
+  void start_master();
+  void stop_master(int sig = SIGTERM);
+  Child& start_worker(const std::string& id, double cpus = 1, std::vector<std::string> flags = {});
+  bool wait_workers_alive(std::size_t n, Duration timeout = std::chrono::seconds(20));
+
+  std::string url() const { return "http://" + address_; }
+  http::Client client() const { return http::Client(url()); }
+  // Runs the CLI against this master; bounded by `timeout` (then SIGKILL, exit_code -1).
+  CliResult cli(std::vector<std::string> args, Duration timeout = std::chrono::seconds(120));
+
+  nlohmann::json get(const std::string& target);  // REQUIREs 2xx
+  const fs::path& root() const { return root_; }
+  Child* master() { return master_.get(); }
+  Child* worker(const std::string& id);
+
+ private:
+  fs::path root_;
+  std::vector<std::string> master_flags_;
+  std::string address_;
+  std::unique_ptr<Child> master_;
+  std::vector<std::pair<std::string, std::unique_ptr<Child>>> workers_;
+};
+
+// Runs any command to completion with a bound; stdout/stderr captured.
+CliResult run_command(const std::vector<std::string>& argv, Duration timeout,
+                      const fs::path& scratch);
+
+}  // namespace drover::test

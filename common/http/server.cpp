@@ -1,0 +1,481 @@
+// HTTP/1.1 server: one coroutine accepts, one coroutine per connection reads
+// a request, dispatches it through the Router, waits for its Respond (which
+// may come later, from another thread) and writes the response. Everything
+// here runs on the EventLoop's thread, except Completion::complete.
+#include "common/http/server.hpp"
+
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <map>
+#include <mutex>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+namespace drover::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kFirstReadBytes = 8192;
+constexpr std::size_t kMaxDrainBytes = 1 << 20;          // read and dropped before closing
+constexpr std::chrono::seconds kDrainTimeout{1};         // after an error reply
+constexpr std::chrono::seconds kRejectTimeout{2};        // for the 503 over the connection cap
+
+using BeastRequest = bhttp::request<bhttp::string_body>;
+using BeastResponse = bhttp::response<bhttp::string_body>;
+
+// Lets a Respond that outlives the Server (or is called from another thread)
+// reach the io_context safely; the Server clears `context` when destroyed.
+struct Gate {
+  std::mutex mutex;
+  asio::io_context* context;
+};
+
+// Where one request's response lands. Loop thread only.
+struct Slot {
+  std::optional<Response> response;
+  asio::steady_timer* wake = nullptr;  // the session waiting for `response`
+
+  void fill(Response r) {
+    if (response) return;
+    response = std::move(r);
+    if (wake) wake->cancel();
+  }
+};
+
+// Shared by every copy of one request's Respond. Delivers the first response
+// to the Slot on the loop thread; if the last copy goes away unanswered, a
+// 500 is delivered instead, so that the connection never hangs.
+class Completion {
+ public:
+  Completion(std::shared_ptr<Gate> gate, std::shared_ptr<Slot> slot)
+      : gate_(std::move(gate)), slot_(std::move(slot)) {}
+  Completion(const Completion&) = delete;
+  Completion& operator=(const Completion&) = delete;
+  ~Completion() {
+    if (!done_.exchange(true)) {
+      deliver(Response::error(make_error(ErrorCode::internal, "the request was dropped unanswered")));
+    }
+  }
+
+  void complete(Response response) {
+    if (!done_.exchange(true)) deliver(std::move(response));
+  }
+
+ private:
+  void deliver(Response response) {
+    std::lock_guard lock(gate_->mutex);
+    if (gate_->context == nullptr) return;  // the server is gone
+    if (gate_->context->get_executor().running_in_this_thread()) {
+      slot_->fill(std::move(response));
+      return;
+    }
+    asio::post(*gate_->context, [slot = slot_, r = std::move(response)]() mutable {
+      slot->fill(std::move(r));
+    });
+  }
+
+  std::shared_ptr<Gate> gate_;
+  std::shared_ptr<Slot> slot_;
+  std::atomic<bool> done_{false};
+};
+
+// One accepted connection; lives in its session's coroutine frame.
+struct Connection {
+  beast::tcp_stream stream;
+  std::string remote;
+  bool idle = false;  // waiting for the first byte of a request
+};
+
+// Shared by the Server and its coroutines (they may outlive the Server while
+// the io_context still holds them). Loop thread only, except `gate`.
+struct State {
+  State(asio::io_context& ctx, const Router& r, ServerOptions opts)
+      : context(ctx), router(r), options(std::move(opts)), acceptor(ctx) {}
+
+  asio::io_context& context;
+  const Router& router;
+  ServerOptions options;
+  tcp::acceptor acceptor;
+  std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+  std::size_t connections = 0;
+  bool stopping = false;
+  std::uint64_t next_connection_id = 0;
+  std::map<std::uint64_t, Connection*> live;
+
+  std::uint64_t body_limit_for(const std::string& path) const {
+    std::uint64_t limit = options.max_body_bytes;
+    std::size_t best = 0;
+    for (const auto& [prefix, bytes] : options.body_limits) {
+      if (path.starts_with(prefix) && prefix.size() >= best) {
+        best = prefix.size();
+        limit = bytes;
+      }
+    }
+    return limit;
+  }
+
+  std::uint64_t largest_body_limit() const {
+    std::uint64_t limit = options.max_body_bytes;
+    for (const auto& entry : options.body_limits) limit = std::max(limit, entry.second);
+    return limit;
+  }
+
+  void stop() {
+    stopping = true;
+    error_code ec;
+    acceptor.close(ec);
+    for (auto& [id, connection] : live) {
+      if (connection->idle) connection->stream.socket().cancel(ec);
+    }
+  }
+};
+
+// Registers a Connection with the State for its lifetime and releases its
+// slot under the connection cap (taken by the accept loop) at the end.
+class LiveGuard {
+ public:
+  LiveGuard(State& state, Connection& connection) : state_(state), id_(state.next_connection_id++) {
+    state_.live.emplace(id_, &connection);
+  }
+  LiveGuard(const LiveGuard&) = delete;
+  LiveGuard& operator=(const LiveGuard&) = delete;
+  ~LiveGuard() {
+    state_.live.erase(id_);
+    --state_.connections;
+  }
+
+ private:
+  State& state_;
+  std::uint64_t id_;
+};
+
+std::string endpoint_string(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  std::string host = address.to_string();
+  if (address.is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(endpoint.port());
+}
+
+BeastResponse to_beast(Response response, unsigned version, bool keep_alive) {
+  BeastResponse res;
+  res.version(version);
+  res.result(response.status >= 100 && response.status <= 999 ? response.status : 500);
+  if (!response.content_type.empty()) res.set(bhttp::field::content_type, response.content_type);
+  for (const auto& [name, value] : response.headers) res.insert(name, value);
+  res.body() = std::move(response.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+// Writes with a deadline that restarts on progress, so that large bodies to
+// slow readers are not cut off while they still move.
+asio::awaitable<error_code> write_response(beast::tcp_stream& stream, BeastResponse& res,
+                                           Duration timeout) {
+  bhttp::response_serializer<bhttp::string_body> serializer{res};
+  while (!serializer.is_done()) {
+    stream.expires_after(timeout);
+    auto [ec, n] = co_await bhttp::async_write_some(stream, serializer, kTuple);
+    if (ec) co_return ec;
+  }
+  co_return error_code{};
+}
+
+// Half-closes and drops what the peer still sends for a moment, so that the
+// error response is not destroyed by a TCP reset over unread request bytes.
+asio::awaitable<void> close_lingering(beast::tcp_stream& stream) {
+  error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  std::array<char, 16384> scratch;
+  std::size_t drained = 0;
+  stream.expires_after(kDrainTimeout);
+  while (drained < kMaxDrainBytes) {
+    auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
+    if (read_ec) break;
+    drained += n;
+  }
+  stream.socket().close(ec);
+}
+
+// Answers an unusable request with an error and closes the connection.
+asio::awaitable<void> reject(beast::tcp_stream& stream, const Error& error, Duration timeout) {
+  BeastResponse res = to_beast(Response::error(error), 11, false);
+  error_code ec = co_await write_response(stream, res, timeout);
+  if (!ec) co_await close_lingering(stream);
+}
+
+bool is_parse_error(const error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
+}
+
+// Handles a failed read of a request. Always ends the connection.
+asio::awaitable<void> on_read_error(State& state, Connection& c, const error_code& ec) {
+  if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit) {
+    spdlog::info("http: {}: request too large ({})", c.remote, ec.message());
+    co_await reject(c.stream, make_error(ErrorCode::too_large, "request too large: " + ec.message()),
+                    state.options.read_timeout);
+  } else if (is_parse_error(ec) && ec != bhttp::error::end_of_stream &&
+             ec != bhttp::error::partial_message) {
+    spdlog::info("http: {}: malformed request: {}", c.remote, ec.message());
+    co_await reject(c.stream,
+                    make_error(ErrorCode::invalid_argument, "malformed request: " + ec.message()),
+                    state.options.read_timeout);
+  } else if (ec != asio::error::operation_aborted && ec != bhttp::error::end_of_stream) {
+    spdlog::debug("http: {}: connection ended: {}", c.remote, ec.message());
+  }
+}
+
+Request to_request(BeastRequest&& req, const std::string& remote) {
+  Request request;
+  request.method = std::string(req.method_string());
+  split_target(req.target(), request.path, request.query);
+  for (const auto& field : req) {
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  request.body = std::move(req.body());
+  request.remote = remote;
+  return request;
+}
+
+// Runs the route and waits, without blocking the loop, for its response.
+asio::awaitable<Response> run_handler(State& state, Request& request) {
+  auto slot = std::make_shared<Slot>();
+  asio::steady_timer wake(state.context, asio::steady_timer::time_point::max());
+  slot->wake = &wake;
+  struct Unhook {
+    Slot& slot;
+    ~Unhook() { slot.wake = nullptr; }
+  } unhook{*slot};
+  auto completion = std::make_shared<Completion>(state.gate, slot);
+  state.router.dispatch(request, [completion = std::move(completion)](Response r) {
+    completion->complete(std::move(r));
+  });
+  while (!slot->response) co_await wake.async_wait(kTuple);
+  co_return std::move(*slot->response);
+}
+
+// Waits (idle_timeout) for the first byte of the next request.
+asio::awaitable<bool> wait_for_request(State& state, Connection& c, beast::flat_buffer& buffer) {
+  if (buffer.size() > 0) co_return true;
+  c.idle = true;
+  c.stream.expires_after(state.options.idle_timeout);
+  auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
+  c.idle = false;
+  if (ec) {
+    if (ec != asio::error::eof && ec != asio::error::operation_aborted && ec != beast::error::timeout) {
+      spdlog::debug("http: {}: connection ended: {}", c.remote, ec.message());
+    }
+    co_return false;
+  }
+  buffer.commit(n);
+  co_return true;
+}
+
+// Serves one request; returns whether the connection stays open.
+asio::awaitable<bool> serve_one(State& state, Connection& c, beast::flat_buffer& buffer) {
+  if (!co_await wait_for_request(state, c, buffer)) co_return false;
+
+  bhttp::request_parser<bhttp::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(
+      std::min<std::uint64_t>(state.options.max_header_bytes, UINT32_MAX)));
+  parser.body_limit(state.largest_body_limit());
+  c.stream.expires_after(state.options.read_timeout);
+  if (auto [ec, n] = co_await bhttp::async_read_header(c.stream, buffer, parser, kTuple); ec) {
+    co_await on_read_error(state, c, ec);
+    co_return false;
+  }
+
+  // The body limit depends on the path, known only now.
+  std::string path;
+  std::map<std::string, std::string> ignored;
+  split_target(parser.get().target(), path, ignored);
+  const std::uint64_t limit = state.body_limit_for(path);
+  if (auto length = parser.content_length(); length && *length > limit) {
+    co_await on_read_error(state, c, bhttp::error::body_limit);
+    co_return false;
+  }
+  parser.body_limit(limit);
+  const unsigned version = parser.get().version();
+  if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+    bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, version};
+    c.stream.expires_after(state.options.read_timeout);
+    if (auto [ec, n] = co_await bhttp::async_write(c.stream, go_on, kTuple); ec) co_return false;
+  }
+  while (!parser.is_done()) {
+    c.stream.expires_after(state.options.read_timeout);  // restarts while the body moves
+    if (auto [ec, n] = co_await bhttp::async_read_some(c.stream, buffer, parser, kTuple); ec) {
+      co_await on_read_error(state, c, ec);
+      co_return false;
+    }
+  }
+
+  const bool wants_keep_alive = parser.get().keep_alive();
+  Request request = to_request(parser.release(), c.remote);
+  Response response = co_await run_handler(state, request);
+  const bool keep_alive = wants_keep_alive && !state.stopping;
+  BeastResponse res = to_beast(std::move(response), version, keep_alive);
+  if (error_code ec = co_await write_response(c.stream, res, state.options.read_timeout); ec) {
+    spdlog::debug("http: {}: cannot write response: {}", c.remote, ec.message());
+    co_return false;
+  }
+  co_return keep_alive;
+}
+
+asio::awaitable<void> session(std::shared_ptr<State> state, tcp::socket socket) {
+  Connection c{beast::tcp_stream(std::move(socket)), {}, false};
+  LiveGuard guard(*state, c);
+  error_code ec;
+  c.remote = endpoint_string(c.stream.socket().remote_endpoint(ec));
+  c.stream.socket().set_option(tcp::no_delay(true), ec);
+  beast::flat_buffer buffer;
+  while (!state->stopping && co_await serve_one(*state, c, buffer)) {
+  }
+  c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  c.stream.socket().close(ec);
+}
+
+// Over the connection cap: a 503 and close, without reading the request.
+asio::awaitable<void> refuse(tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  co_await reject(stream, make_error(ErrorCode::unavailable, "too many connections"),
+                  kRejectTimeout);
+}
+
+void log_failure(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("http: connection failed: {}", ex.what());
+  } catch (...) {
+    spdlog::error("http: connection failed with an unknown exception");
+  }
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
+  for (;;) {
+    auto [ec, socket] = co_await state->acceptor.async_accept(kTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !state->acceptor.is_open()) co_return;
+      spdlog::warn("http: accept failed: {}", ec.message());
+      asio::steady_timer pause(state->context, std::chrono::milliseconds(100));
+      co_await pause.async_wait(kTuple);  // e.g. out of file descriptors
+      continue;
+    }
+    if (state->connections >= state->options.max_connections) {
+      spdlog::warn("http: over {} connections, refusing one", state->options.max_connections);
+      asio::co_spawn(state->context, refuse(std::move(socket)), log_failure);
+      continue;
+    }
+    ++state->connections;  // released by the session's LiveGuard
+    asio::co_spawn(state->context, session(state, std::move(socket)), log_failure);
+  }
+}
+
+Result<tcp::endpoint> parse_listen(asio::io_context& context, const std::string& listen) {
+  auto bad = [&](std::string why) {
+    return make_error(ErrorCode::invalid_argument, "bad listen address '" + listen + "': " + why);
+  };
+  std::size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return bad("expected host:port");
+  std::string host = listen.substr(0, colon);
+  std::string port_text = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  unsigned port = 0;
+  auto [end, err] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (err != std::errc{} || end != port_text.data() + port_text.size() || port > 65535) {
+    return bad("bad port");
+  }
+  error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (!ec) return tcp::endpoint(address, static_cast<unsigned short>(port));
+  tcp::resolver resolver(context);
+  auto results = resolver.resolve(host, port_text, ec);
+  if (ec || results.empty()) return bad("cannot resolve host: " + ec.message());
+  return results.begin()->endpoint();
+}
+
+}  // namespace
+
+struct Server::Impl {
+  std::shared_ptr<State> state;
+  bool started = false;
+};
+
+Server::Server(EventLoop& loop, const Router& router, ServerOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  auto& context = *static_cast<asio::io_context*>(loop.native());
+  impl_->state = std::make_shared<State>(context, router, std::move(options));
+  impl_->state->gate->context = &context;
+}
+
+Server::~Server() {
+  auto& state = impl_->state;
+  {
+    std::lock_guard lock(state->gate->mutex);
+    state->gate->context = nullptr;
+  }
+  if (state->context.stopped() || state->context.get_executor().running_in_this_thread()) {
+    state->stop();
+  } else {
+    asio::post(state->context, [state] { state->stop(); });
+  }
+}
+
+Result<std::string> Server::start() {
+  State& state = *impl_->state;
+  if (impl_->started) return make_error(ErrorCode::conflict, "the server is already started");
+  auto endpoint = parse_listen(state.context, state.options.listen);
+  if (!endpoint.ok()) return endpoint.error();
+  error_code ec;
+  auto fail = [&](const char* what) {
+    error_code ignored;
+    state.acceptor.close(ignored);
+    return make_error(ErrorCode::unavailable,
+                      fmt::format("cannot listen on {}: {}: {}", state.options.listen, what, ec.message()));
+  };
+  if (state.acceptor.open(endpoint->protocol(), ec); ec) return fail("open");
+  if (state.acceptor.set_option(asio::socket_base::reuse_address(true), ec); ec) return fail("reuse_address");
+  if (state.acceptor.bind(*endpoint, ec); ec) return fail("bind");
+  if (state.acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return fail("listen");
+  tcp::endpoint local = state.acceptor.local_endpoint(ec);
+  if (ec) return fail("local_endpoint");
+  impl_->started = true;
+  asio::co_spawn(state.context, accept_loop(impl_->state), log_failure);
+  return endpoint_string(local);
+}
+
+void Server::stop() {
+  asio::dispatch(impl_->state->context, [state = impl_->state] { state->stop(); });
+}
+
+}  // namespace drover::http

@@ -1,0 +1,72 @@
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "common/fs/fs.hpp"
+#include "master/api/routes.hpp"
+
+namespace drover::master {
+
+namespace {
+
+using http::Request;
+using http::Respond;
+using http::Response;
+
+Result<std::int64_t> int_param(const std::string& text, const char* what) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size()) {
+    return make_error(ErrorCode::invalid_argument, fmt::format("bad {} \"{}\"", what, text), what);
+  }
+  return v;
+}
+
+constexpr Duration kMaxPoll = std::chrono::seconds(60);
+
+}  // namespace
+
+void add_internal_routes(http::Router& router, Coordinator& co) {
+  router.add_async("POST", "/internal/v1/workers/register", [&co](Request& req, Respond respond) {
+    auto reg = parse_body<WorkerRegistration>(req.body);
+    if (!reg.ok()) return respond(Response::error(reg.error()));
+    co.register_worker(*reg, respond_json<RegistrationReply>(std::move(respond)));
+  });
+  router.add_async("POST", "/internal/v1/workers/{id}/heartbeat", [&co](Request& req, Respond respond) {
+    auto hb = parse_body<Heartbeat>(req.body);
+    if (!hb.ok()) return respond(Response::error(hb.error()));
+    co.heartbeat(req.param("id"), *hb, respond_json<HeartbeatReply>(std::move(respond)));
+  });
+  router.add_async("GET", "/internal/v1/workers/{id}/work", [&co](Request& req, Respond respond) {
+    auto wait = int_param(req.query_or("wait_ms", "20000"), "wait_ms");
+    if (!wait.ok()) return respond(Response::error(wait.error()));
+    Duration d = std::clamp<Duration>(Duration{*wait}, Duration{0}, kMaxPoll);
+    co.poll_work(req.param("id"), d, respond_json<WorkReply>(std::move(respond)));
+  });
+  router.add_async("POST", "/internal/v1/attempts/{id}/started", [&co](Request& req, Respond respond) {
+    auto id = int_param(req.param("id"), "attempt");
+    if (!id.ok()) return respond(Response::error(id.error()));
+    auto body = nlohmann::json::parse(req.body, nullptr, false);
+    std::int64_t at = body.is_object() ? body.value("started_at", std::int64_t{0}) : 0;
+    TimePoint started = at > 0 ? from_millis(at) : co.now();
+    co.attempt_started(*id, started, respond_json<Ok>(std::move(respond)));
+  });
+  router.add_async("POST", "/internal/v1/attempts/{id}/finished", [&co](Request& req, Respond respond) {
+    auto id = int_param(req.param("id"), "attempt");
+    if (!id.ok()) return respond(Response::error(id.error()));
+    auto report = parse_body<AttemptReport>(req.body);
+    if (!report.ok()) return respond(Response::error(report.error()));
+    co.attempt_finished(*id, *report, respond_json<Ok>(std::move(respond)));
+  });
+  router.add("PUT", "/internal/v1/blobs/{digest}", [&co](Request& req) -> Result<Response> {
+    DROVER_TRY(co.blobs().put(req.param("digest"), req.body));
+    return Response::json(201, {{"digest", req.param("digest")}});
+  });
+  router.add("GET", "/internal/v1/blobs/{digest}", [&co](Request& req) -> Result<Response> {
+    auto data = co.blobs().get(req.param("digest"));
+    if (!data.ok()) return data.error();
+    return Response::text(200, std::move(*data), "application/octet-stream");
+  });
+}
+
+}  // namespace drover::master

@@ -1,0 +1,20 @@
+#pragma once
+// Path parameter lookups shared by the route files.
+#include <string>
+
+#include "common/http/http.hpp"
+#include "master/coordinator/coordinator.hpp"
+
+namespace drover::master {
+
+Result<const Job*> find_job(const Coordinator& co, const std::string& id);
+
+struct TaskRef {
+  const Job* job;
+  int stage;
+  const Task* task;
+};
+// From the {job}, {stage} and {index} path parameters.
+Result<TaskRef> find_task(const Coordinator& co, const http::Request& req);
+
+}  // namespace drover::master

@@ -1,0 +1,168 @@
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "common/fs/fs.hpp"
+#include "master/api/bundle_intake.hpp"
+#include "master/api/lookup.hpp"
+#include "master/api/routes.hpp"
+#include "master/model/views.hpp"
+
+namespace drover::master {
+
+namespace {
+
+using http::Request;
+using http::Respond;
+using http::Response;
+
+Result<std::int64_t> query_int(const Request& req, const std::string& key, std::int64_t fallback,
+                               std::int64_t lo, std::int64_t hi) {
+  std::string text = req.query_or(key);
+  if (text.empty()) return fallback;
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size() || v < lo || v > hi) {
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("must be an integer from {} to {}", lo, hi), key);
+  }
+  return v;
+}
+
+Result<Response> list_jobs(const Coordinator& co, const Request& req) {
+  auto limit = query_int(req, "limit", 100, 1, 1000);
+  if (!limit.ok()) return limit.error();
+  std::optional<JobState> state;
+  if (!req.query_or("state").empty()) {
+    state = job_state_from_string(req.query_or("state"));
+    if (!state) return make_error(ErrorCode::invalid_argument, "unknown job state", "state");
+  }
+  std::vector<const Job*> jobs;
+  for (const auto& [id, job] : co.model().jobs()) {
+    if (!state || job.state == *state) jobs.push_back(&job);
+  }
+  std::sort(jobs.begin(), jobs.end(), [](const Job* a, const Job* b) { return a->seq > b->seq; });
+  JobList out;
+  std::string after = req.query_or("after");
+  bool skipping = !after.empty();
+  for (const Job* job : jobs) {
+    if (skipping) {
+      skipping = job->id != after;
+      continue;
+    }
+    if (static_cast<std::int64_t>(out.jobs.size()) == *limit) {
+      out.next = out.jobs.back().id;
+      break;
+    }
+    out.jobs.push_back(job_info(co.model(), *job, false));
+  }
+  return Response::json(200, out);
+}
+
+Result<Response> list_tasks(const Coordinator& co, const Request& req) {
+  auto job = find_job(co, req.param("job"));
+  if (!job.ok()) return job.error();
+  auto limit = query_int(req, "limit", 1000, 1, 10000);
+  if (!limit.ok()) return limit.error();
+  std::string stage = req.query_or("stage");
+  if (!stage.empty() && (*job)->spec.stage_index(stage) < 0) {
+    return make_error(ErrorCode::not_found, fmt::format("no stage {}", stage), "stage");
+  }
+  std::optional<TaskState> state;
+  if (!req.query_or("state").empty()) {
+    state = attempt_state_from_string(req.query_or("state"));
+    if (!state) return make_error(ErrorCode::invalid_argument, "unknown task state", "state");
+  }
+  std::string after = req.query_or("after");
+  bool skipping = !after.empty();
+  TaskList out;
+  for (int s = 0; s < static_cast<int>((*job)->stages.size()); ++s) {
+    const std::string& name = (*job)->spec.stages[s].name;
+    if (!stage.empty() && name != stage) continue;
+    for (const Task& t : (*job)->stages[s].tasks) {
+      std::string cursor = fmt::format("{}/{}", name, t.index);
+      if (skipping) {
+        skipping = cursor != after;
+        continue;
+      }
+      if (state && t.state != *state) continue;
+      if (static_cast<std::int64_t>(out.tasks.size()) == *limit) {
+        out.next = fmt::format("{}/{}", out.tasks.back().stage, out.tasks.back().index);
+        return Response::json(200, out);
+      }
+      out.tasks.push_back(task_info(co.model(), **job, s, t));
+    }
+  }
+  return Response::json(200, out);
+}
+
+}  // namespace
+
+void add_log_route(http::Router& router, Coordinator& co, const ApiOptions& options);
+
+void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& options) {
+  router.add("GET", "/healthz", [](Request&) -> Result<Response> {
+    return Response::json(200, {{"status", "ok"}});
+  });
+  router.add("GET", "/readyz", [](Request&) -> Result<Response> {
+    return Response::json(200, {{"status", "ready"}});
+  });
+  router.add_async("POST", "/api/v1/jobs", [&co, options](Request& req, Respond respond) {
+    SubmitOverrides ov;
+    if (!req.query_or("name").empty()) ov.name = req.query_or("name");
+    if (!req.query_or("priority").empty()) {
+      auto p = query_int(req, "priority", 0, -1'000'000, 1'000'000);
+      if (!p.ok()) return respond(Response::error(p.error()));
+      ov.priority = *p;
+    }
+    ArchiveLimits limits;
+    limits.max_total_bytes = options.max_bundle_size * 4;
+    auto job = resolve_bundle(req.body, ov, limits);
+    if (!job.ok()) return respond(Response::error(job.error()));
+    job->bundle_digest = sha256_hex(req.body);
+    job->source = req.remote;
+    if (Status s = co.blobs().put(job->bundle_digest, req.body); !s.ok()) {
+      return respond(Response::error(s.error()));
+    }
+    co.submit(std::move(*job), [&co, respond](Result<JobId> id) {
+      if (!id.ok()) return respond(Response::error(id.error()));
+      respond(Response::json(201, job_info(co.model(), *co.model().job(*id), true)));
+    });
+  });
+  router.add("GET", "/api/v1/jobs", [&co](Request& req) { return list_jobs(co, req); });
+  router.add("GET", "/api/v1/jobs/{job}", [&co](Request& req) -> Result<Response> {
+    auto job = find_job(co, req.param("job"));
+    if (!job.ok()) return job.error();
+    return Response::json(200, job_info(co.model(), **job, true));
+  });
+  router.add("GET", "/api/v1/jobs/{job}/tasks", [&co](Request& req) { return list_tasks(co, req); });
+  router.add("GET", "/api/v1/jobs/{job}/tasks/{stage}/{index}/output",
+             [&co](Request& req) -> Result<Response> {
+               auto ref = find_task(co, req);
+               if (!ref.ok()) return ref.error();
+               if (ref->task->output_digest.empty()) {
+                 return make_error(ErrorCode::not_found, "the task has no committed output yet");
+               }
+               auto data = co.blobs().get(ref->task->output_digest);
+               if (!data.ok()) return data.error();
+               return Response::text(200, std::move(*data), "application/gzip");
+             });
+  router.add_async("POST", "/api/v1/jobs/{job}/cancel", [&co](Request& req, Respond respond) {
+    co.cancel(req.param("job"), [&co, respond](Result<JobId> id) {
+      if (!id.ok()) return respond(Response::error(id.error()));
+      respond(Response::json(200, job_info(co.model(), *co.model().job(*id), true)));
+    });
+  });
+  router.add("GET", "/api/v1/workers", [&co](Request&) -> Result<Response> {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& [id, w] : co.model().workers()) list.push_back(worker_info(w, co.now()));
+    return Response::json(200, {{"workers", list}});
+  });
+  router.add("GET", "/api/v1/cluster", [&co](Request&) -> Result<Response> {
+    return Response::json(200, cluster_info(co.model()));
+  });
+  add_log_route(router, co, options);
+}
+
+}  // namespace drover::master

@@ -1,0 +1,77 @@
+#include "master/config.hpp"
+
+#include <fmt/format.h>
+
+#include "common/config/config.hpp"
+
+namespace drover::master {
+
+namespace {
+
+using T = ConfigKey::Type;
+
+std::vector<ConfigKey> master_keys() {
+  return {
+      {"listen", T::string, "127.0.0.1:7070", "address:port for the API and dashboard"},
+      {"data_dir", T::string, "/var/lib/drover/master", "SQLite state and blob store"},
+      {"worker_timeout", T::duration, "10s", "a worker silent this long is dead"},
+      {"heartbeat_interval", T::duration, "1s", "how often workers heartbeat (told to them)"},
+      {"exclude_for", T::duration, "5m", "how long a failing worker gets no tasks"},
+      {"max_bundle_size", T::size, "1Gi", "largest accepted bundle upload"},
+      {"auth.tokens_file", T::string, "", "users, roles and token hashes (YAML)"},
+      {"auth.worker_token_file", T::string, "", "the workers' shared token"},
+      {"tls.cert", T::string, "", "TLS certificate (PEM)"},
+      {"tls.key", T::string, "", "TLS private key (PEM)"},
+      {"retention", T::duration, "7d", "how long finished jobs are kept"},
+      {"output_store", T::string, "master", "master, or shared:/path"},
+  };
+}
+
+bool is_loopback_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "[::1]" || host == "::1";
+}
+
+}  // namespace
+
+Result<MasterConfigLoad> load_master_config(const std::vector<std::string>& args) {
+  auto loaded = load_config("drover-master", master_keys(), args, {"insecure"});
+  if (!loaded.ok()) return loaded.error();
+  MasterConfigLoad out;
+  out.help_requested = loaded->help_requested;
+  out.help_text = loaded->help_text;
+  if (out.help_requested) return out;
+  const ConfigValues& v = loaded->values;
+  for (const char* key : {"auth.tokens_file", "auth.worker_token_file", "tls.cert", "tls.key"}) {
+    if (!v.get_string(key).empty()) {
+      return make_error(ErrorCode::invalid_argument, "not supported yet in this version", key);
+    }
+  }
+  MasterConfig& c = out.config;
+  c.listen = v.get_string("listen");
+  c.data_dir = v.get_string("data_dir");
+  c.worker_timeout = v.get_duration("worker_timeout");
+  c.heartbeat_interval = v.get_duration("heartbeat_interval");
+  c.exclude_for = v.get_duration("exclude_for");
+  c.max_bundle_size = v.get_size("max_bundle_size");
+  c.retention = v.get_duration("retention");
+  c.output_store = v.get_string("output_store");
+  for (const auto& f : loaded->flags_set) c.insecure |= f == "insecure";
+  if (c.output_store != "master") {
+    return make_error(ErrorCode::invalid_argument, "only \"master\" is supported yet", "output_store");
+  }
+  if (c.worker_timeout <= c.heartbeat_interval) {
+    return make_error(ErrorCode::invalid_argument, "must be longer than heartbeat_interval",
+                      "worker_timeout");
+  }
+  if (!is_loopback_listen(c.listen) && !c.insecure) {
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("refusing to listen on non-loopback {} without auth "
+                                  "(configure auth, or pass --insecure)", c.listen),
+                      "listen");
+  }
+  return out;
+}
+
+}  // namespace drover::master

@@ -1,0 +1,261 @@
+#include "master/coordinator/coordinator.hpp"
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "master/scheduler/scheduler.hpp"
+
+namespace drover::master {
+
+Coordinator::Coordinator(const Clock& clock, Reactor& reactor, Store& store, BlobStore& blobs,
+                         CoordinatorOptions options)
+    : clock_(clock), reactor_(reactor), store_(store), blobs_(blobs), options_(options) {
+  on_fatal = [](const Error& e) {
+    spdlog::critical("cannot persist state, exiting so nothing unsaved is acknowledged: {}",
+                     e.describe());
+    std::_Exit(70);
+  };
+}
+
+Status Coordinator::start() {
+  DROVER_TRY(store_.load(model_));
+  model_.restart_liveness(clock_.now());
+  spdlog::info("loaded {} jobs, {} workers", model_.jobs().size(), model_.workers().size());
+  check_liveness();
+  request_schedule();
+  return ok_status();
+}
+
+// ------------------------------------------------------------ durability
+
+void Coordinator::after_commit(std::function<void()> fn) {
+  after_commit_.push_back(std::move(fn));
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  reactor_.post([this] { flush(); });
+}
+
+void Coordinator::flush() {
+  flush_posted_ = false;
+  if (!model_.dirty().empty()) {
+    Status s = store_.save(model_, model_.dirty());
+    if (!s.ok()) {
+      on_fatal(s.error());
+      return;
+    }
+    model_.dirty() = Dirty{};
+  }
+  auto ready = std::move(after_commit_);
+  after_commit_.clear();
+  for (auto& fn : ready) fn();
+}
+
+void Coordinator::apply(const Effects& fx) {
+  if (!fx.kill.empty()) {
+    after_commit([this, kills = fx.kill] {
+      for (const auto& [worker, attempt] : kills) outboxes_[worker].kills.push_back(attempt);
+      for (const auto& [worker, attempt] : kills) deliver(worker);
+    });
+  }
+  if (fx.reschedule) request_schedule();
+}
+
+// ------------------------------------------------------------ scheduling
+
+void Coordinator::request_schedule() {
+  if (schedule_posted_) return;
+  schedule_posted_ = true;
+  reactor_.post([this] { schedule_pass(); });
+}
+
+void Coordinator::schedule_pass() {
+  schedule_posted_ = false;
+  TimePoint now = clock_.now();
+  Plan p = plan(build_view(model_, now, options_.max_candidates_per_pass), now);
+  std::vector<std::pair<WorkerId, Assignment>> out;
+  for (const auto& [key, worker] : p.assignments) {
+    out.emplace_back(worker, model_.assignment_for(model_.assign(key, worker, now)));
+  }
+  if (!out.empty()) {
+    // Persist before dispatch: a worker never runs an attempt the master could forget.
+    // Outboxes only ever hold durable work, so a poll may take it at once.
+    after_commit([this, out = std::move(out)]() mutable {
+      for (auto& [worker, a] : out) outboxes_[worker].assignments.push_back(std::move(a));
+      for (auto& [worker, a] : out) deliver(worker);
+    });
+  }
+  if (p.wake_at && (!wake_at_ || *p.wake_at < *wake_at_)) {
+    if (wake_timer_) reactor_.cancel(wake_timer_);
+    wake_at_ = p.wake_at;
+    wake_timer_ = reactor_.call_after(std::max(Duration{1}, *p.wake_at - now), [this] {
+      wake_timer_ = 0;
+      wake_at_.reset();
+      request_schedule();
+    });
+  }
+}
+
+// ------------------------------------------------------------ delivery
+
+WorkReply Coordinator::take(Outbox& box) {
+  WorkReply out;
+  for (Assignment& a : box.assignments) {
+    // Skip work fenced while it waited (job cancelled, worker declared dead).
+    const Attempt* at = model_.attempt(a.attempt_id);
+    if (at && is_active(at->state)) out.assignments.push_back(std::move(a));
+  }
+  out.kill = std::move(box.kills);
+  box.assignments.clear();
+  box.kills.clear();
+  return out;
+}
+
+void Coordinator::deliver(const WorkerId& id) {
+  auto it = outboxes_.find(id);
+  if (it == outboxes_.end() || !it->second.waiter) return;
+  Outbox& box = it->second;
+  if (box.assignments.empty() && box.kills.empty()) return;
+  auto waiter = std::move(*box.waiter);
+  box.waiter.reset();
+  reactor_.cancel(box.timer);
+  waiter(take(box));
+}
+
+void Coordinator::poll_work(const WorkerId& id, Duration wait, Reply<WorkReply> reply) {
+  const Worker* w = model_.worker(id);
+  if (!w || w->state == WorkerState::dead) {
+    reply(make_error(ErrorCode::not_found, fmt::format("unknown worker {}: register first", id)));
+    return;
+  }
+  Outbox& box = outboxes_[id];
+  if (box.waiter) {  // a newer poll replaces an older one
+    auto old = std::move(*box.waiter);
+    box.waiter.reset();
+    reactor_.cancel(box.timer);
+    old(WorkReply{});
+  }
+  box.waiter = std::move(reply);
+  box.timer = reactor_.call_after(wait, [this, id] {
+    auto it = outboxes_.find(id);
+    if (it == outboxes_.end() || !it->second.waiter) return;
+    auto waiter = std::move(*it->second.waiter);
+    it->second.waiter.reset();
+    waiter(take(it->second));
+  });
+  deliver(id);
+}
+
+// ------------------------------------------------------------ operations
+
+void Coordinator::submit(NewJob job, Reply<JobId> reply) {
+  const Job& j = model_.submit(std::move(job), clock_.now());
+  JobId id = j.id;
+  spdlog::info("job {} ({}) submitted by {} from {}", id, j.spec.name,
+               j.user.empty() ? "anonymous" : j.user, j.source);
+  request_schedule();
+  after_commit([reply, id] { reply(id); });
+}
+
+void Coordinator::cancel(const JobId& id, Reply<JobId> reply) {
+  auto fx = model_.cancel(id, clock_.now());
+  if (!fx.ok()) {
+    reply(fx.error());
+    return;
+  }
+  spdlog::info("job {} cancelled", id);
+  apply(*fx);
+  after_commit([reply, id] { reply(id); });
+}
+
+void Coordinator::register_worker(const WorkerRegistration& reg, Reply<RegistrationReply> reply) {
+  if (reg.id.empty() || reg.cpus <= 0) {
+    reply(make_error(ErrorCode::invalid_argument, "registration needs an id and cpus > 0"));
+    return;
+  }
+  Effects fx = model_.register_worker(reg, clock_.now());
+  spdlog::info("worker {} registered from {} ({} cpus, {} running)", reg.id, reg.address,
+               reg.cpus, reg.running.size());
+  RegistrationReply out;
+  out.heartbeat_interval_ms = options_.heartbeat_interval.count();
+  out.worker_timeout_ms = options_.worker_timeout.count();
+  for (const auto& [w, a] : fx.kill) out.kill.push_back(a);
+  fx.kill.clear();
+  apply(fx);
+  after_commit([reply, out] { reply(out); });
+}
+
+void Coordinator::heartbeat(const WorkerId& id, const Heartbeat& hb, Reply<HeartbeatReply> reply) {
+  auto fx = model_.heartbeat(id, hb, clock_.now(), options_.worker_timeout);
+  HeartbeatReply out;
+  if (!fx) {
+    out.reregister = true;
+    reply(out);
+    return;
+  }
+  for (const auto& [w, a] : fx->kill) out.kill.push_back(a);
+  fx->kill.clear();
+  auto& box = outboxes_[id];
+  out.kill.insert(out.kill.end(), box.kills.begin(), box.kills.end());
+  box.kills.clear();
+  apply(*fx);
+  if (model_.dirty().empty()) {
+    reply(out);
+  } else {
+    after_commit([reply, out] { reply(out); });
+  }
+}
+
+void Coordinator::attempt_started(AttemptId id, TimePoint started_at, Reply<Ok> reply) {
+  const Attempt* a = model_.attempt(id);
+  Status s = model_.started(id, a ? a->worker : WorkerId{}, started_at);
+  if (!s.ok()) {
+    reply(s.error());
+    return;
+  }
+  after_commit([reply] { reply(Ok{}); });
+}
+
+void Coordinator::attempt_finished(AttemptId id, const AttemptReport& report, Reply<Ok> reply) {
+  const Attempt* a = model_.attempt(id);
+  if (report.state == AttemptState::succeeded && !blobs_.has(report.output_digest)) {
+    reply(make_error(ErrorCode::invalid_argument,
+                     fmt::format("output blob {} was not uploaded", report.output_digest)));
+    return;
+  }
+  auto fx = model_.finished(id, a ? a->worker : WorkerId{}, report, clock_.now());
+  if (!fx.ok()) {
+    reply(fx.error());
+    return;
+  }
+  const Job* job = model_.job(a->task.job);
+  if (job && is_terminal(job->state)) {
+    spdlog::info("job {} {}{}{}", job->id, to_string(job->state), job->message.empty() ? "" : ": ",
+                 job->message);
+  }
+  apply(*fx);
+  after_commit([reply] { reply(Ok{}); });
+}
+
+// ------------------------------------------------------------ liveness
+
+void Coordinator::check_liveness() {
+  Effects fx = model_.expire_workers(clock_.now(), options_.worker_timeout);
+  for (const auto& [id, w] : model_.workers()) {
+    if (w.state != WorkerState::dead) continue;
+    auto it = outboxes_.find(id);
+    if (it == outboxes_.end()) continue;
+    if (it->second.waiter) {
+      reactor_.cancel(it->second.timer);
+      (*it->second.waiter)(make_error(ErrorCode::not_found, "worker declared dead"));
+    }
+    outboxes_.erase(it);
+  }
+  apply(fx);
+  if (!model_.dirty().empty()) after_commit([] {});
+  Duration tick = std::max<Duration>(std::chrono::milliseconds(50), options_.heartbeat_interval / 2);
+  reactor_.call_after(tick, [this] { check_liveness(); });
+}
+
+}  // namespace drover::master

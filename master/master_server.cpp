@@ -1,0 +1,70 @@
+#include "master/master_server.hpp"
+
+#include <csignal>
+
+#include <spdlog/spdlog.h>
+
+#include "common/fs/fs.hpp"
+#include "common/http/event_loop.hpp"
+#include "common/http/server.hpp"
+#include "master/api/routes.hpp"
+#include "master/api/worker_fetch.hpp"
+#include "master/coordinator/coordinator.hpp"
+#include "master/store/sqlite_store.hpp"
+
+namespace drover::master {
+
+struct MasterServer::Impl {
+  MasterConfig config;
+  SystemClock clock;
+  http::EventLoop loop;
+  EventLoopReactor reactor{loop};
+};
+
+MasterServer::MasterServer(MasterConfig config) : impl_(std::make_unique<Impl>()) {
+  impl_->config = std::move(config);
+}
+
+MasterServer::~MasterServer() = default;
+
+Result<int> MasterServer::run() {
+  const MasterConfig& cfg = impl_->config;
+  std::filesystem::path data(cfg.data_dir);
+  DROVER_TRY(make_dirs(data / "blobs"));
+  auto store = SqliteStore::open(data / "state.db");
+  if (!store.ok()) return store.error();
+  BlobStore blobs(data / "blobs");
+  CoordinatorOptions copts;
+  copts.worker_timeout = cfg.worker_timeout;
+  copts.heartbeat_interval = cfg.heartbeat_interval;
+  Coordinator coordinator(impl_->clock, impl_->reactor, **store, blobs, copts);
+  DROVER_TRY(coordinator.start());
+
+  http::Router router;
+  ApiOptions api;
+  api.max_bundle_size = cfg.max_bundle_size;
+  api.fetch_from_worker = make_thread_worker_fetch(std::chrono::seconds(10));
+  add_public_routes(router, coordinator, api);
+  add_internal_routes(router, coordinator);
+
+  http::ServerOptions sopts;
+  sopts.listen = cfg.listen;
+  sopts.max_body_bytes = 64ULL << 20;  // outputs and logs; bundles get their own limit
+  sopts.body_limits = {{"/api/v1/jobs", cfg.max_bundle_size}};
+  http::Server server(impl_->loop, router, sopts);
+  auto bound = server.start();
+  if (!bound.ok()) return bound.error();
+  DROVER_TRY(write_file_atomic(data / "master.addr", *bound + "\n"));
+  spdlog::info("listening on {} (data in {})", *bound, cfg.data_dir);
+
+  impl_->loop.on_signals({SIGTERM, SIGINT}, [this, &server](int sig) {
+    spdlog::info("signal {}: shutting down", sig);
+    server.stop();
+    impl_->loop.stop();
+  });
+  impl_->loop.run();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace drover::master

@@ -1,0 +1,201 @@
+#pragma once
+// The master's state: jobs, their stages and tasks, attempts, workers. Pure:
+// every operation takes `now` as a value and touches no I/O. The coordinator
+// owns the one Model and calls it from its strand only; after each batch of
+// operations it persists the rows named in dirty() in one transaction.
+//
+// Task lifecycle (a task's state is its latest attempt's, pending with none):
+//   pending --assign--> assigned --started--> running --finished(ok)--> succeeded
+//      ^                    |                    |--finished(fail)--> failed --(retries left)--+
+//      |                    +---- worker dead ---+--> lost ----------------------------------- +
+//      +-------------------------- new pending attempt, after backoff ------------------------+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/base/clock.hpp"
+#include "common/base/result.hpp"
+#include "common/jobspec/job_spec.hpp"
+#include "common/proto/assignment.hpp"
+#include "common/proto/job.hpp"
+#include "common/proto/states.hpp"
+#include "common/proto/task.hpp"
+#include "common/proto/worker.hpp"
+
+namespace drover::master {
+
+using JobId = std::string;
+using WorkerId = std::string;
+using AttemptId = std::int64_t;
+
+// A lost attempt is not the task's fault, but a task lost this often fails.
+inline constexpr int kMaxLostAttempts = 10;
+
+struct TaskKey {
+  JobId job;
+  int stage = 0;  // index into the job's spec.stages
+  std::int64_t index = 0;
+  auto operator<=>(const TaskKey&) const = default;
+};
+
+struct Attempt {
+  AttemptId id = 0;
+  TaskKey task;
+  int number = 1;
+  WorkerId worker;
+  AttemptState state = AttemptState::pending;
+  TimePoint not_before{};  // pending only: earliest assignment (retry backoff)
+  TimePoint assigned_at{}, started_at{}, finished_at{};
+  int exit_code = -1;
+  int signal = 0;
+  std::string reason, message;
+  std::string output_digest;
+  std::uint64_t output_bytes = 0;
+  std::string stdout_digest, stderr_digest;
+  double progress = -1;
+};
+
+struct Task {
+  std::int64_t index = 0;
+  std::string input_kind;  // none | file | item | index
+  std::string input;
+  std::vector<AttemptId> attempts;  // oldest first
+  int failures = 0;                 // failed attempts (count against max_attempts)
+  int lost = 0;
+  std::string output_digest;  // committed output
+  std::uint64_t output_bytes = 0;
+  TaskState state = TaskState::pending;
+};
+
+struct Stage {
+  std::vector<Task> tasks;
+  std::int64_t succeeded = 0;  // derived counter, rebuilt on load
+};
+
+struct Job {
+  JobId id;
+  std::int64_t seq = 0;  // submit order
+  JobSpec spec;
+  JobState state = JobState::queued;
+  std::string bundle_digest;
+  std::string user, source;
+  TimePoint submitted_at{}, started_at{}, finished_at{};
+  std::string message;
+  std::vector<Stage> stages;  // parallel to spec.stages
+};
+
+struct Worker {
+  WorkerId id;
+  std::string address;
+  double cpus = 0;
+  std::uint64_t memory = 0;
+  std::map<std::string, std::string> labels;
+  WorkerState state = WorkerState::alive;
+  TimePoint registered_at{}, last_heartbeat_at{};
+  std::set<AttemptId> active;  // assigned or running here
+  double cpus_used = 0;
+  std::uint64_t memory_used = 0;
+};
+
+// What a submitted bundle resolves to (inputs already expanded).
+struct NewJob {
+  JobSpec spec;
+  std::string bundle_digest;
+  std::string user, source;
+  std::vector<std::vector<std::pair<std::string, std::string>>> stage_inputs;  // (kind, input) per task
+};
+
+// Rows changed since the last persist.
+struct Dirty {
+  std::set<JobId> jobs;
+  std::set<TaskKey> tasks;
+  std::set<AttemptId> attempts;
+  std::set<WorkerId> workers;
+  bool counters = false;
+  bool empty() const {
+    return jobs.empty() && tasks.empty() && attempts.empty() && workers.empty() && !counters;
+  }
+};
+
+// Side effects an operation asks the coordinator to carry out.
+struct Effects {
+  std::vector<std::pair<WorkerId, AttemptId>> kill;  // tell the worker to kill it
+  bool reschedule = false;                           // capacity or runnable tasks changed
+};
+
+class Model {
+ public:
+  // --- jobs ---
+  const Job& submit(NewJob job, TimePoint now);
+  Result<Effects> cancel(const JobId& id, TimePoint now);
+
+  // --- attempts ---
+  // Creates or reuses the task's pending attempt and places it on `worker`.
+  const Attempt& assign(const TaskKey& key, const WorkerId& worker, TimePoint now);
+  // Reports from a worker; conflict when the attempt is not active on that worker (fenced).
+  Status started(AttemptId id, const WorkerId& worker, TimePoint started_at);
+  Result<Effects> finished(AttemptId id, const WorkerId& worker, const AttemptReport& report,
+                           TimePoint now);
+
+  // --- workers ---
+  // (Re)registration; attempts active on it that it does not report become lost,
+  // reported ones it should not run are returned as kills.
+  Effects register_worker(const WorkerRegistration& reg, TimePoint now);
+  // Heartbeat; nullopt when the worker is unknown or dead (it must re-register).
+  std::optional<Effects> heartbeat(const WorkerId& id, const Heartbeat& hb, TimePoint now,
+                                   Duration assign_grace);
+  // Marks workers silent for longer than `timeout` dead; their attempts become lost.
+  Effects expire_workers(TimePoint now, Duration timeout);
+  // After a restart: every worker gets a full timeout to re-register.
+  void restart_liveness(TimePoint now);
+
+  // --- reading ---
+  const Job* job(const JobId& id) const;
+  const Attempt* attempt(AttemptId id) const;
+  const Worker* worker(const WorkerId& id) const;
+  const std::map<JobId, Job>& jobs() const { return jobs_; }
+  const std::map<WorkerId, Worker>& workers() const { return workers_; }
+  const std::map<AttemptId, Attempt>& attempts() const { return attempts_; }
+  const Task& task(const TaskKey& key) const;
+  Assignment assignment_for(const Attempt& attempt) const;
+
+  // Jobs not yet finished, in scheduling order (priority desc, then submit order).
+  std::vector<const Job*> unfinished_jobs() const;
+  // Whether all upstream stages of stage `s` have succeeded.
+  bool stage_ready(const Job& job, int s) const;
+
+  // --- persistence ---
+  Dirty& dirty() { return dirty_; }
+  std::int64_t next_attempt_id() const { return next_attempt_id_; }
+  std::int64_t next_job_seq() const { return next_job_seq_; }
+  // Loading: rows are inserted as stored, then rebuild() derives counters.
+  void load_counters(std::int64_t next_attempt_id, std::int64_t next_job_seq);
+  Job& load_job(Job job);
+  void load_task(const JobId& job, int stage, Task task);  // ignored if the job is unknown
+  void load_attempt(Attempt attempt);
+  void load_worker(Worker worker);
+  void rebuild();
+
+ private:
+  Task& task_mut(const TaskKey& key);
+  Attempt& new_attempt(const TaskKey& key, TimePoint now);
+  void end_attempt(Attempt& a, AttemptState state, TimePoint now);
+  void release(Attempt& a);
+  void after_failure(Job& job, Task& task, Attempt& a, TimePoint now, Effects& fx);
+  void task_succeeded(Job& job, Task& task, const Attempt& a, TimePoint now);
+  void finish_job(Job& job, JobState state, std::string message, TimePoint now, Effects& fx);
+  void lose(Attempt& a, std::string message, TimePoint now, Effects& fx);
+  void mark(const TaskKey& key) { dirty_.tasks.insert(key); }
+
+  std::map<JobId, Job> jobs_;
+  std::map<AttemptId, Attempt> attempts_;
+  std::map<WorkerId, Worker> workers_;
+  std::int64_t next_attempt_id_ = 1;
+  std::int64_t next_job_seq_ = 1;
+  Dirty dirty_;
+};
+
+}  // namespace drover::master

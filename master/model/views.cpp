@@ -1,0 +1,129 @@
+#include "master/model/views.hpp"
+
+#include <fmt/format.h>
+
+namespace drover::master {
+
+namespace {
+
+std::int64_t ms_or_zero(TimePoint t) { return t == TimePoint{} ? 0 : to_millis(t); }
+
+// Tasks failed for good, and tasks whose latest attempt failed and will retry.
+void add_failures(const Model& model, const Task& task, StageInfo& out) {
+  for (auto it = task.attempts.rbegin(); it != task.attempts.rend(); ++it) {
+    const Attempt& a = model.attempts().at(*it);
+    if (a.state != AttemptState::failed && a.state != AttemptState::lost) continue;
+    if (out.failures.size() < 100) {
+      out.failures.push_back(TaskFailure{task.index, task.input, a.reason,
+                                         a.message.empty() ? a.reason : a.message});
+    }
+    return;
+  }
+}
+
+}  // namespace
+
+AttemptInfo attempt_info(const Attempt& a) {
+  AttemptInfo out;
+  out.id = a.id;
+  out.number = a.number;
+  out.worker = a.worker;
+  out.state = a.state;
+  out.assigned_at = ms_or_zero(a.assigned_at);
+  out.started_at = ms_or_zero(a.started_at);
+  out.finished_at = ms_or_zero(a.finished_at);
+  out.exit_code = a.exit_code;
+  out.signal = a.signal;
+  out.reason = a.reason;
+  out.message = a.message;
+  out.progress = a.progress;
+  return out;
+}
+
+TaskInfo task_info(const Model& model, const Job& job, int stage, const Task& task) {
+  TaskInfo out;
+  out.job = job.id;
+  out.stage = job.spec.stages[stage].name;
+  out.index = task.index;
+  out.input = task.input;
+  out.state = task.state;
+  out.output_digest = task.output_digest;
+  out.output_bytes = task.output_bytes;
+  for (AttemptId id : task.attempts) out.attempts.push_back(attempt_info(model.attempts().at(id)));
+  return out;
+}
+
+JobInfo job_info(const Model& model, const Job& job, bool with_stages) {
+  JobInfo out;
+  out.id = job.id;
+  out.name = job.spec.name;
+  out.state = job.state;
+  out.priority = job.spec.priority;
+  out.bundle_digest = job.bundle_digest;
+  out.user = job.user;
+  out.source = job.source;
+  out.submitted_at = ms_or_zero(job.submitted_at);
+  out.started_at = ms_or_zero(job.started_at);
+  out.finished_at = ms_or_zero(job.finished_at);
+  out.message = job.message;
+  for (std::size_t s = 0; s < job.stages.size(); ++s) {
+    const StageSpec& spec = job.spec.stages[s];
+    StageInfo st;
+    st.name = spec.name;
+    st.after = spec.after;
+    st.task_count = static_cast<std::int64_t>(job.stages[s].tasks.size());
+    double done = 0;
+    for (const Task& t : job.stages[s].tasks) {
+      ++st.counts[std::string(to_string(t.state))];
+      ++out.counts[std::string(to_string(t.state))];
+      if (t.state == TaskState::succeeded) {
+        done += 1;
+      } else if (t.state == TaskState::running && !t.attempts.empty()) {
+        double p = model.attempts().at(t.attempts.back()).progress;
+        if (p > 0 && p < 1) done += p;
+      }
+      if (with_stages) add_failures(model, t, st);
+    }
+    st.progress = st.task_count ? done / static_cast<double>(st.task_count) : 1.0;
+    out.task_count += st.task_count;
+    if (with_stages) out.stages.push_back(std::move(st));
+  }
+  return out;
+}
+
+WorkerInfo worker_info(const Worker& w, TimePoint now) {
+  WorkerInfo out;
+  out.id = w.id;
+  out.address = w.address;
+  out.state = w.state;
+  out.cpus = w.cpus;
+  out.cpus_used = w.cpus_used;
+  out.memory = w.memory;
+  out.memory_used = w.memory_used;
+  out.running = static_cast<int>(w.active.size());
+  out.labels = w.labels;
+  out.registered_at = ms_or_zero(w.registered_at);
+  out.last_heartbeat_at = ms_or_zero(w.last_heartbeat_at);
+  out.heartbeat_age_ms = (now - w.last_heartbeat_at).count();
+  return out;
+}
+
+ClusterInfo cluster_info(const Model& model) {
+  ClusterInfo out;
+  for (const auto& [id, w] : model.workers()) {
+    ++out.workers[std::string(to_string(w.state))];
+    if (w.state == WorkerState::dead) continue;
+    out.cpus += w.cpus;
+    out.cpus_used += w.cpus_used;
+  }
+  for (const auto& [id, job] : model.jobs()) {
+    ++out.jobs[std::string(to_string(job.state))];
+    if (is_terminal(job.state)) continue;
+    for (const Stage& s : job.stages) {
+      for (const Task& t : s.tasks) ++out.tasks[std::string(to_string(t.state))];
+    }
+  }
+  return out;
+}
+
+}  // namespace drover::master

@@ -1,0 +1,49 @@
+#pragma once
+// The scheduler proposes; the coordinator disposes. plan() is a pure function
+// of a view of the cluster and `now`: it never touches the Model, I/O or a clock.
+//
+// Policy: candidates are taken in order (job priority desc, submit order, stage
+// order, task index). Each goes to the worker with the most free cpus that fits
+// its cpus and memory, preferring workers where the task has not failed before.
+// A candidate that fits nowhere is skipped so smaller tasks behind it can use
+// the space (backfill).
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/base/clock.hpp"
+#include "master/model/model.hpp"
+
+namespace drover::master {
+
+struct Candidate {
+  TaskKey key;
+  double cpus = 1;
+  std::uint64_t memory = 0;
+  std::vector<WorkerId> avoid;  // workers where an earlier attempt failed
+};
+
+struct WorkerSlot {
+  WorkerId id;
+  double free_cpus = 0;
+  std::uint64_t free_memory = 0;
+};
+
+struct SchedulerView {
+  std::vector<Candidate> candidates;  // runnable now, in scheduling order
+  std::vector<WorkerSlot> workers;    // alive workers accepting work
+  std::optional<TimePoint> next_not_before;  // earliest backoff still in the future
+};
+
+struct Plan {
+  std::vector<std::pair<TaskKey, WorkerId>> assignments;
+  std::optional<TimePoint> wake_at;  // call plan() again then, even if nothing else happens
+};
+
+Plan plan(const SchedulerView& view, TimePoint now);
+
+// Builds the view from the model: at most `max_candidates` runnable tasks.
+SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_candidates);
+
+}  // namespace drover::master

@@ -1,0 +1,31 @@
+#pragma once
+// Content-addressed blobs (bundles, outputs, logs) under data_dir/blobs,
+// named by their SHA-256. Writes are atomic and fsynced; reads verify the
+// digest, so a corrupt blob is reported, never served.
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "common/base/result.hpp"
+
+namespace drover::master {
+
+class BlobStore {
+ public:
+  explicit BlobStore(std::filesystem::path root) : root_(std::move(root)) {}
+
+  bool has(std::string_view digest) const;
+  // Stores `data` under `digest` after checking that sha256(data) == digest.
+  Status put(std::string_view digest, std::string_view data);
+  // Reads and verifies; not_found when absent, io when corrupt.
+  Result<std::string> get(std::string_view digest) const;
+
+  static constexpr std::string_view kEmptyDigest =
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+ private:
+  std::filesystem::path path_of(std::string_view digest) const;
+  std::filesystem::path root_;
+};
+
+}  // namespace drover::master

@@ -1,0 +1,250 @@
+#include "master/store/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "master/store/statement.hpp"
+
+namespace drover::master {
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state TEXT NOT NULL, spec TEXT NOT NULL,
+  bundle_digest TEXT NOT NULL, user TEXT NOT NULL, source TEXT NOT NULL,
+  submitted_at INTEGER NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
+  message TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+  job TEXT NOT NULL, stage INTEGER NOT NULL, idx INTEGER NOT NULL, input_kind TEXT NOT NULL,
+  input TEXT NOT NULL, state TEXT NOT NULL, failures INTEGER NOT NULL, lost INTEGER NOT NULL,
+  output_digest TEXT NOT NULL, output_bytes INTEGER NOT NULL,
+  PRIMARY KEY (job, stage, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attempts (
+  id INTEGER PRIMARY KEY, job TEXT NOT NULL, stage INTEGER NOT NULL, idx INTEGER NOT NULL,
+  number INTEGER NOT NULL, worker TEXT NOT NULL, state TEXT NOT NULL, not_before INTEGER NOT NULL,
+  assigned_at INTEGER NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
+  exit_code INTEGER NOT NULL, signal INTEGER NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL,
+  output_digest TEXT NOT NULL, output_bytes INTEGER NOT NULL, stdout_digest TEXT NOT NULL,
+  stderr_digest TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workers (
+  id TEXT PRIMARY KEY, address TEXT NOT NULL, cpus REAL NOT NULL, memory INTEGER NOT NULL,
+  labels TEXT NOT NULL, state TEXT NOT NULL, registered_at INTEGER NOT NULL,
+  last_heartbeat_at INTEGER NOT NULL);
+)sql";
+
+std::int64_t ms(TimePoint t) { return to_millis(t); }
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return make_error(ErrorCode::io, fmt::format("cannot open {}: {}", path.string(), msg));
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  DROVER_TRY(store->exec("PRAGMA journal_mode=WAL"));
+  DROVER_TRY(store->exec("PRAGMA synchronous=FULL"));
+  DROVER_TRY(store->exec("PRAGMA busy_timeout=5000"));
+  DROVER_TRY(store->exec(kSchema));
+  return store;
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+Status SqliteStore::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return make_error(ErrorCode::io, fmt::format("sqlite: {}", msg));
+  }
+  return ok_status();
+}
+
+namespace {
+
+Status save_job(Statement& st, const Job& j) {
+  nlohmann::json spec = j.spec;
+  st.bind(j.id).bind(j.seq).bind(std::string(to_string(j.state))).bind(spec.dump());
+  st.bind(j.bundle_digest).bind(j.user).bind(j.source).bind(ms(j.submitted_at));
+  st.bind(ms(j.started_at)).bind(ms(j.finished_at)).bind(j.message);
+  return st.run();
+}
+
+Status save_task(Statement& st, const TaskKey& k, const Task& t) {
+  st.bind(k.job).bind(k.stage).bind(t.index).bind(t.input_kind).bind(t.input);
+  st.bind(std::string(to_string(t.state))).bind(t.failures).bind(t.lost);
+  st.bind(t.output_digest).bind(static_cast<std::int64_t>(t.output_bytes));
+  return st.run();
+}
+
+Status save_attempt(Statement& st, const Attempt& a) {
+  st.bind(a.id).bind(a.task.job).bind(a.task.stage).bind(a.task.index).bind(a.number);
+  st.bind(a.worker).bind(std::string(to_string(a.state))).bind(ms(a.not_before));
+  st.bind(ms(a.assigned_at)).bind(ms(a.started_at)).bind(ms(a.finished_at));
+  st.bind(a.exit_code).bind(a.signal).bind(a.reason).bind(a.message);
+  st.bind(a.output_digest).bind(static_cast<std::int64_t>(a.output_bytes));
+  st.bind(a.stdout_digest).bind(a.stderr_digest);
+  return st.run();
+}
+
+Status save_worker(Statement& st, const Worker& w) {
+  st.bind(w.id).bind(w.address).bind(w.cpus).bind(static_cast<std::int64_t>(w.memory));
+  st.bind(nlohmann::json(w.labels).dump()).bind(std::string(to_string(w.state)));
+  st.bind(ms(w.registered_at)).bind(ms(w.last_heartbeat_at));
+  return st.run();
+}
+
+}  // namespace
+
+Status SqliteStore::save(const Model& model, const Dirty& dirty) {
+  if (dirty.empty()) return ok_status();
+  DROVER_TRY(exec("BEGIN IMMEDIATE"));
+  auto body = [&]() -> Status {
+    if (dirty.counters) {
+      Statement st(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
+      DROVER_TRY(st.bind("next_attempt_id").bind(model.next_attempt_id()).run());
+      DROVER_TRY(st.bind("next_job_seq").bind(model.next_job_seq()).run());
+    }
+    Statement jobs(db_, "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    for (const JobId& id : dirty.jobs) DROVER_TRY(save_job(jobs, *model.job(id)));
+    Statement tasks(db_, "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?)");
+    for (const TaskKey& k : dirty.tasks) DROVER_TRY(save_task(tasks, k, model.task(k)));
+    Statement attempts(db_,
+                       "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    for (AttemptId id : dirty.attempts) DROVER_TRY(save_attempt(attempts, *model.attempt(id)));
+    Statement workers(db_, "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?)");
+    for (const WorkerId& id : dirty.workers) DROVER_TRY(save_worker(workers, *model.worker(id)));
+    return ok_status();
+  };
+  Status s = body();
+  if (!s.ok()) {
+    (void)exec("ROLLBACK");
+    return s;
+  }
+  return exec("COMMIT");
+}
+
+Status SqliteStore::load(Model& model) {
+  {
+    Statement st(db_, "SELECT key, value FROM meta");
+    std::int64_t next_attempt = 1, next_seq = 1;
+    while (st.step()) {
+      if (st.text(0) == "next_attempt_id") next_attempt = st.int64(1);
+      if (st.text(0) == "next_job_seq") next_seq = st.int64(1);
+    }
+    DROVER_TRY(st.status());
+    model.load_counters(next_attempt, next_seq);
+  }
+  DROVER_TRY(load_jobs(model));
+  DROVER_TRY(load_tasks(model));
+  DROVER_TRY(load_attempts(model));
+  DROVER_TRY(load_workers(model));
+  model.rebuild();
+  return ok_status();
+}
+
+Status SqliteStore::load_jobs(Model& model) {
+  Statement st(db_, "SELECT id, seq, state, spec, bundle_digest, user, source, submitted_at, "
+                    "started_at, finished_at, message FROM jobs");
+  while (st.step()) {
+    Job j;
+    j.id = st.text(0);
+    j.seq = st.int64(1);
+    j.state = job_state_from_string(st.text(2)).value_or(JobState::failed);
+    try {
+      j.spec = nlohmann::json::parse(st.text(3)).get<JobSpec>();
+    } catch (const std::exception& e) {
+      return make_error(ErrorCode::io, fmt::format("job {}: stored spec unreadable: {}", j.id, e.what()));
+    }
+    j.bundle_digest = st.text(4);
+    j.user = st.text(5);
+    j.source = st.text(6);
+    j.submitted_at = from_millis(st.int64(7));
+    j.started_at = from_millis(st.int64(8));
+    j.finished_at = from_millis(st.int64(9));
+    j.message = st.text(10);
+    j.stages.resize(j.spec.stages.size());
+    model.load_job(std::move(j));
+  }
+  return st.status();
+}
+
+Status SqliteStore::load_tasks(Model& model) {
+  Statement st(db_, "SELECT job, stage, idx, input_kind, input, state, failures, lost, "
+                    "output_digest, output_bytes FROM tasks ORDER BY job, stage, idx");
+  while (st.step()) {
+    Task t;
+    t.index = st.int64(2);
+    t.input_kind = st.text(3);
+    t.input = st.text(4);
+    t.state = attempt_state_from_string(st.text(5)).value_or(TaskState::pending);
+    t.failures = static_cast<int>(st.int64(6));
+    t.lost = static_cast<int>(st.int64(7));
+    t.output_digest = st.text(8);
+    t.output_bytes = static_cast<std::uint64_t>(st.int64(9));
+    model.load_task(st.text(0), static_cast<int>(st.int64(1)), std::move(t));
+  }
+  return st.status();
+}
+
+Status SqliteStore::load_attempts(Model& model) {
+  Statement st(db_, "SELECT id, job, stage, idx, number, worker, state, not_before, assigned_at, "
+                    "started_at, finished_at, exit_code, signal, reason, message, output_digest, "
+                    "output_bytes, stdout_digest, stderr_digest FROM attempts ORDER BY id");
+  while (st.step()) {
+    Attempt a;
+    a.id = st.int64(0);
+    a.task = TaskKey{st.text(1), static_cast<int>(st.int64(2)), st.int64(3)};
+    if (!model.job(a.task.job)) continue;
+    a.number = static_cast<int>(st.int64(4));
+    a.worker = st.text(5);
+    a.state = attempt_state_from_string(st.text(6)).value_or(AttemptState::lost);
+    a.not_before = from_millis(st.int64(7));
+    a.assigned_at = from_millis(st.int64(8));
+    a.started_at = from_millis(st.int64(9));
+    a.finished_at = from_millis(st.int64(10));
+    a.exit_code = static_cast<int>(st.int64(11));
+    a.signal = static_cast<int>(st.int64(12));
+    a.reason = st.text(13);
+    a.message = st.text(14);
+    a.output_digest = st.text(15);
+    a.output_bytes = static_cast<std::uint64_t>(st.int64(16));
+    a.stdout_digest = st.text(17);
+    a.stderr_digest = st.text(18);
+    model.load_attempt(std::move(a));
+  }
+  return st.status();
+}
+
+Status SqliteStore::load_workers(Model& model) {
+  Statement st(db_, "SELECT id, address, cpus, memory, labels, state, registered_at, "
+                    "last_heartbeat_at FROM workers");
+  while (st.step()) {
+    Worker w;
+    w.id = st.text(0);
+    w.address = st.text(1);
+    w.cpus = st.real(2);
+    w.memory = static_cast<std::uint64_t>(st.int64(3));
+    auto labels = nlohmann::json::parse(st.text(4), nullptr, false);
+    if (labels.is_object()) {
+      for (auto& [k, v] : labels.items()) {
+        if (v.is_string()) w.labels[k] = v.get<std::string>();
+      }
+    }
+    w.state = nlohmann::json(st.text(5)).get<WorkerState>();
+    w.registered_at = from_millis(st.int64(6));
+    w.last_heartbeat_at = from_millis(st.int64(7));
+    model.load_worker(std::move(w));
+  }
+  return st.status();
+}
+
+}  // namespace drover::master

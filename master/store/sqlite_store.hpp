@@ -1,0 +1,34 @@
+#pragma once
+// Store on SQLite in WAL mode (data_dir/state.db). Owned by the coordinator and
+// called only from its strand. A committed save() survives a kill -9 of the
+// master; synchronous=FULL makes it survive power loss too.
+#include <filesystem>
+#include <memory>
+
+#include "master/store/store.hpp"
+
+struct sqlite3;
+
+namespace drover::master {
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) the database and its schema.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& path);
+  ~SqliteStore() override;
+
+  Status save(const Model& model, const Dirty& dirty) override;
+  Status load(Model& model) override;
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  Status exec(const char* sql);
+  Status load_jobs(Model& model);
+  Status load_tasks(Model& model);
+  Status load_attempts(Model& model);
+  Status load_workers(Model& model);
+
+  sqlite3* db_;
+};
+
+}  // namespace drover::master

@@ -1,0 +1,376 @@
+// A real Server on 127.0.0.1:0 with its EventLoop on a thread, and a real
+// Client. Every wait is bounded.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/http/client.hpp"
+#include "common/http/event_loop.hpp"
+#include "common/http/server.hpp"
+
+using namespace drover;
+using namespace drover::http;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kWait = 5s;
+
+// Runs a Server on its own loop thread for one test.
+class TestServer {
+ public:
+  explicit TestServer(ServerOptions options = {}) : options_(std::move(options)) {}
+
+  ~TestServer() {
+    if (server_) on_loop([this] { server_.reset(); });
+    {
+      std::lock_guard lock(mutex_);
+      held_.clear();  // unanswered requests are answered 500 to closed connections
+    }
+    loop_.stop();
+    if (thread_.joinable()) thread_.join();
+    for (auto& t : helpers_) t.join();
+  }
+
+  Router& router() { return router_; }
+
+  std::string start() {
+    server_ = std::make_unique<Server>(loop_, router_, options_);
+    auto bound = server_->start();
+    REQUIRE(bound.ok());
+    thread_ = std::thread([this] { loop_.run(); });
+    return "http://" + *bound;
+  }
+
+  // Runs fn on the loop thread and waits (bounded) for it.
+  bool on_loop(std::function<void()> fn) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    loop_.post([fn = std::move(fn), done] {
+      fn();
+      done->set_value();
+    });
+    return finished.wait_for(kWait) == std::future_status::ready;
+  }
+
+  void stop_server() { REQUIRE(on_loop([this] { server_->stop(); })); }
+
+  void hold(Respond respond) {
+    std::lock_guard lock(mutex_);
+    held_.push_back(std::move(respond));
+  }
+
+  void helper(std::function<void()> fn) {
+    std::lock_guard lock(mutex_);
+    helpers_.emplace_back(std::move(fn));
+  }
+
+  EventLoop& loop() { return loop_; }
+
+ private:
+  ServerOptions options_;
+  EventLoop loop_;
+  Router router_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<Respond> held_;
+  std::vector<std::thread> helpers_;
+};
+
+int port_of(const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); }
+
+// Connects a plain POSIX socket with 5 s receive/send timeouts.
+int raw_connect(const std::string& url) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_of(url)));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
+// Reads until the peer closes (or the 5 s timeout).
+std::string read_all(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+ClientOptions quick() {
+  ClientOptions options;
+  options.timeout = 5s;
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("server and client round-trip JSON", "[http][component]") {
+  TestServer ts;
+  ts.router().add("GET", "/api/v1/hello/{name}", [](Request& r) -> Result<Response> {
+    return Response::json(200, {{"hello", r.param("name")},
+                                {"auth", r.header("authorization")},
+                                {"q", r.query_or("q")}});
+  });
+  ts.router().add("POST", "/api/v1/echo", [](Request& r) -> Result<Response> {
+    auto body = nlohmann::json::parse(r.body);
+    body["seen_type"] = r.header("Content-Type");
+    Response response = Response::json(201, body);
+    response.headers.emplace_back("X-Drover", "yes");
+    return response;
+  });
+  ts.router().add("GET", "/api/v1/fail", [](Request&) -> Result<Response> {
+    return make_error(ErrorCode::not_found, "no such job", "job");
+  });
+  std::string url = ts.start();
+
+  ClientOptions options = quick();
+  options.bearer_token = "secret";
+  Client client(url, options);
+  auto hello = client.get_json("/api/v1/hello/world%20x?q=a+b");
+  REQUIRE(hello.ok());
+  CHECK((*hello)["hello"] == "world x");
+  CHECK((*hello)["auth"] == "Bearer secret");
+  CHECK((*hello)["q"] == "a b");
+
+  auto echo = client.post_json("/api/v1/echo", {{"n", 42}});
+  REQUIRE(echo.ok());
+  CHECK((*echo)["n"] == 42);
+  CHECK((*echo)["seen_type"] == "application/json");
+
+  auto raw = client.request("POST", "/api/v1/echo", R"({"k":"v"})", "application/json");
+  REQUIRE(raw.ok());
+  CHECK(raw->status == 201);
+  CHECK(raw->header("x-drover") == "yes");
+  CHECK(raw->content_type == "application/json");
+
+  auto fail = client.get_json("/api/v1/fail");
+  REQUIRE_FALSE(fail.ok());
+  CHECK(fail.error().code == ErrorCode::not_found);
+  CHECK(fail.error().field == "job");
+
+  auto missing = client.get("/nowhere");
+  REQUIRE(missing.ok());
+  CHECK(missing->status == 404);
+
+  Client prefixed(url + "/api/v1/", quick());
+  auto via_prefix = prefixed.get_json("/hello/p");
+  REQUIRE(via_prefix.ok());
+  CHECK((*via_prefix)["hello"] == "p");
+
+  CHECK(Client("https://example.invalid").get("/").error().message == "https is not supported yet");
+  CHECK(Client("ftp://x").get("/").error().code == ErrorCode::unavailable);
+}
+
+TEST_CASE("keep-alive reuses one connection", "[http][component]") {
+  TestServer ts;
+  ts.router().add("GET", "/who", [](Request& r) -> Result<Response> {
+    return Response::text(200, r.remote);
+  });
+  std::string url = ts.start();
+  Client client(url, quick());
+  auto first = client.get("/who");
+  auto second = client.get("/who");
+  REQUIRE(first.ok());
+  REQUIRE(second.ok());
+  CHECK_THAT(first->body, Catch::StartsWith("127.0.0.1:"));
+  CHECK(first->body == second->body);
+
+  Client other(url, quick());
+  auto third = other.get("/who");
+  REQUIRE(third.ok());
+  CHECK(third->body != first->body);
+}
+
+TEST_CASE("an async handler may answer later from another thread", "[http][component]") {
+  TestServer ts;
+  ts.router().add_async("GET", "/slow", [&ts](Request&, Respond respond) {
+    ts.helper([respond = std::move(respond)] {
+      std::this_thread::sleep_for(100ms);
+      respond(Response::json(200, {{"late", true}}));
+    });
+  });
+  ts.router().add("GET", "/fast", [](Request&) -> Result<Response> { return Response::text(200, "fast"); });
+  std::string url = ts.start();
+
+  // While /slow waits, the loop still serves other connections.
+  std::atomic<bool> fast_ok{false};
+  std::thread other([&] {
+    Client fast(url, quick());
+    auto r = fast.get("/fast");
+    fast_ok = r.ok() && r->body == "fast";
+  });
+  Client client(url, quick());
+  auto started = std::chrono::steady_clock::now();
+  auto slow = client.get_json("/slow");
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  other.join();
+  REQUIRE(slow.ok());
+  CHECK((*slow)["late"] == true);
+  CHECK(elapsed >= 100ms);
+  CHECK(elapsed < kWait);
+  CHECK(fast_ok);
+}
+
+TEST_CASE("bodies over the limit get 413; a per-prefix limit allows more", "[http][component]") {
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  options.body_limits = {{"/big/", 1 << 20}};
+  TestServer ts(options);
+  auto size = [](Request& r) -> Result<Response> {
+    return Response::json(200, {{"size", r.body.size()}});
+  };
+  ts.router().add("POST", "/small", size);
+  ts.router().add("POST", "/big/upload", size);
+  std::string url = ts.start();
+
+  Client client(url, quick());
+  auto ok = client.request("POST", "/small", std::string(1000, 'x'), "application/octet-stream");
+  REQUIRE(ok.ok());
+  CHECK(ok->status == 200);
+
+  auto too_big = client.request("POST", "/small", std::string(4000, 'x'), "application/octet-stream");
+  REQUIRE(too_big.ok());
+  CHECK(too_big->status == 413);
+  CHECK(error_from_response(*too_big).code == ErrorCode::too_large);
+
+  auto big = client.request("POST", "/big/upload", std::string(200000, 'y'), "application/octet-stream");
+  REQUIRE(big.ok());
+  CHECK(big->status == 200);
+  CHECK(nlohmann::json::parse(big->body)["size"] == 200000);
+
+  auto over_big = client.request("POST", "/big/upload", std::string(1100000, 'y'), "application/octet-stream");
+  REQUIRE(over_big.ok());
+  CHECK(over_big->status == 413);
+
+  // A chunked body is limited while it is read.
+  int fd = raw_connect(url);
+  std::string chunked =
+      "POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" +
+      std::string(0x800, 'z') + "\r\n0\r\n\r\n";
+  REQUIRE(::send(fd, chunked.data(), chunked.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(chunked.size()));
+  CHECK_THAT(read_all(fd), Catch::StartsWith("HTTP/1.1 413"));
+  ::close(fd);
+}
+
+TEST_CASE("malformed request bytes get 400 and a closed connection", "[http][component]") {
+  TestServer ts;
+  std::string url = ts.start();
+  int fd = raw_connect(url);
+  std::string garbage = "GET /x HTTP/1.1\r\nBad Header Without Colon\r\n\r\n";
+  REQUIRE(::send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(garbage.size()));
+  std::string reply = read_all(fd);
+  ::close(fd);
+  CHECK_THAT(reply, Catch::StartsWith("HTTP/1.1 400"));
+  CHECK_THAT(reply, Catch::Contains("\"invalid_argument\""));
+}
+
+TEST_CASE("the client times out against a handler that does not answer", "[http][component]") {
+  TestServer ts;
+  ts.router().add_async("GET", "/never", [&ts](Request&, Respond respond) { ts.hold(std::move(respond)); });
+  std::string url = ts.start();
+  ClientOptions options;
+  options.timeout = 200ms;
+  Client client(url, options);
+  auto started = std::chrono::steady_clock::now();
+  auto r = client.get("/never");
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::unavailable);
+  CHECK_THAT(r.error().message, Catch::Contains("cannot reach " + url));
+  CHECK(elapsed >= 200ms);
+  CHECK(elapsed < 2s);
+}
+
+TEST_CASE("a dropped Respond yields 500", "[http][component]") {
+  TestServer ts;
+  ts.router().add_async("GET", "/drop", [](Request&, Respond) {});
+  ts.router().add_async("GET", "/drop-later", [&ts](Request&, Respond respond) {
+    ts.helper([respond = std::move(respond)]() mutable {
+      std::this_thread::sleep_for(50ms);
+      respond = nullptr;
+    });
+  });
+  std::string url = ts.start();
+  Client client(url, quick());
+  for (const char* target : {"/drop", "/drop-later", "/drop"}) {
+    INFO(target);
+    auto r = client.get(target);
+    REQUIRE(r.ok());
+    CHECK(r->status == 500);
+    CHECK(error_from_response(*r).code == ErrorCode::internal);
+  }
+}
+
+TEST_CASE("connections over the cap get 503", "[http][component]") {
+  ServerOptions options;
+  options.max_connections = 1;
+  TestServer ts(options);
+  ts.router().add("GET", "/x", [](Request&) -> Result<Response> { return Response::text(200, "x"); });
+  std::string url = ts.start();
+  int fd = raw_connect(url);  // holds the only slot, idle
+  std::this_thread::sleep_for(50ms);
+  Client client(url, quick());
+  auto r = client.get("/x");
+  REQUIRE(r.ok());
+  CHECK(r->status == 503);
+  ::close(fd);
+}
+
+TEST_CASE("after stop() new requests fail", "[http][component]") {
+  TestServer ts;
+  ts.router().add("GET", "/x", [](Request&) -> Result<Response> { return Response::text(200, "x"); });
+  std::string url = ts.start();
+  Client kept(url, quick());
+  REQUIRE(kept.get("/x").ok());
+  ts.stop_server();
+  std::this_thread::sleep_for(50ms);  // lets the idle kept connection close
+
+  Client fresh(url, quick());
+  auto r = fresh.get("/x");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == ErrorCode::unavailable);
+  auto again = kept.get("/x");
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code == ErrorCode::unavailable);
+}
+
+TEST_CASE("event loop timers fire and cancel", "[http][component]") {
+  EventLoop loop;
+  std::atomic<int> fired{0};
+  std::promise<void> done;
+  loop.post([&] {
+    auto cancelled = loop.call_after(10ms, [&] { fired += 100; });
+    loop.call_after(20ms, [&] {
+      fired += 1;
+      done.set_value();
+    });
+    loop.cancel(cancelled);
+  });
+  std::thread thread([&] { loop.run(); });
+  CHECK(done.get_future().wait_for(kWait) == std::future_status::ready);
+  loop.stop();
+  thread.join();
+  CHECK(fired == 1);
+}

@@ -1,0 +1,183 @@
+// The master's routes driven without sockets: Router::dispatch against a real
+// Coordinator, SQLite store and blob store, with a manual clock and reactor.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/archive/archive.hpp"
+#include "common/fs/fs.hpp"
+#include "master/api/routes.hpp"
+#include "master/store/sqlite_store.hpp"
+
+using namespace drover;
+using namespace drover::master;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Master {
+  explicit Master(fs::path dir) : dir_(std::move(dir)), blobs(dir_ / "blobs") {
+    auto s = SqliteStore::open(dir_ / "state.db");
+    REQUIRE(s.ok());
+    store = std::move(*s);
+    CoordinatorOptions o;
+    o.worker_timeout = 2s;
+    o.heartbeat_interval = 500ms;
+    co = std::make_unique<Coordinator>(clock, reactor, *store, blobs, o);
+    REQUIRE(co->start().ok());
+    add_public_routes(router, *co, ApiOptions{});
+    add_internal_routes(router, *co);
+  }
+
+  http::Response call(const std::string& method, const std::string& target, std::string body = {}) {
+    http::Request req;
+    req.method = method;
+    http::split_target(target, req.path, req.query);
+    req.body = std::move(body);
+    req.remote = "127.0.0.1:9";
+    std::optional<http::Response> out;
+    router.dispatch(req, [&out](http::Response r) { out = std::move(r); });
+    reactor.run_ready();  // group commit, then the reply
+    REQUIRE(out.has_value());
+    return *out;
+  }
+  nlohmann::json json(const std::string& method, const std::string& target, std::string body = {}) {
+    auto r = call(method, target, std::move(body));
+    INFO(r.body);
+    REQUIRE(r.ok());
+    return nlohmann::json::parse(r.body);
+  }
+
+  fs::path dir_;
+  ManualClock clock;
+  ManualReactor reactor;
+  std::unique_ptr<SqliteStore> store;
+  BlobStore blobs;
+  std::unique_ptr<Coordinator> co;
+  http::Router router;
+};
+
+struct TempDir {
+  TempDir() : path(*make_temp_dir("drover-test")) {}
+  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
+  fs::path path;
+};
+
+std::string bundle(const fs::path& dir, const std::string& job_yaml) {
+  fs::create_directories(dir);
+  std::ofstream(dir / "job.yaml") << job_yaml;
+  std::ofstream(dir / "a.txt") << "x";
+  std::ofstream(dir / "b.txt") << "y";
+  auto packed = pack_directory(dir);
+  REQUIRE(packed.ok());
+  return *packed;
+}
+
+const char* kJob =
+    "name: demo\nstages:\n"
+    "  - name: map\n    command: [cat, \"{input}\"]\n    inputs: {files: [\"*.txt\"]}\n"
+    "  - name: merge\n    after: [map]\n    command: [\"true\"]\n";
+
+}  // namespace
+
+TEST_CASE("submit, assign, report and commit through the routes", "[component][master]") {
+  TempDir tmp;
+  Master m(tmp.path / "master");
+  auto job = m.json("POST", "/api/v1/jobs", bundle(tmp.path / "b", kJob));
+  std::string id = job["id"];
+  CHECK(job["state"] == "queued");
+  CHECK(job["stages"][0]["task_count"] == 2);
+
+  WorkerRegistration reg{"w1", "127.0.0.1:1", 4, 0, {}, {}};
+  m.json("POST", "/internal/v1/workers/register", nlohmann::json(reg).dump());
+  m.reactor.run_ready();  // the scheduling pass
+  auto work = m.json("GET", "/internal/v1/workers/w1/work?wait_ms=1000");
+  REQUIRE(work["assignments"].size() == 2);
+  CHECK(work["assignments"][0]["input_kind"] == "file");
+  CHECK(work["assignments"][0]["input"] == "a.txt");
+
+  std::string out = "output-bytes";
+  std::string digest = sha256_hex(out);
+  CHECK(m.call("PUT", "/internal/v1/blobs/" + digest, out).status == 201);
+  CHECK(m.call("PUT", "/internal/v1/blobs/" + std::string(64, '0'), out).status == 400);
+  for (auto& a : work["assignments"]) {
+    std::string aid = std::to_string(a["attempt_id"].get<std::int64_t>());
+    m.json("POST", "/internal/v1/attempts/" + aid + "/started", "{}");
+    AttemptReport r;
+    r.state = AttemptState::succeeded;
+    r.exit_code = 0;
+    r.output_digest = digest;
+    m.json("POST", "/internal/v1/attempts/" + aid + "/finished", nlohmann::json(r).dump());
+    // A second report of the same attempt is fenced.
+    CHECK(m.call("POST", "/internal/v1/attempts/" + aid + "/finished", nlohmann::json(r).dump())
+              .status == 409);
+  }
+  m.reactor.run_ready();
+  work = m.json("GET", "/internal/v1/workers/w1/work?wait_ms=1000");
+  REQUIRE(work["assignments"].size() == 1);
+  CHECK(work["assignments"][0]["upstream"].size() == 2);
+
+  auto tasks = m.json("GET", "/api/v1/jobs/" + id + "/tasks?stage=map");
+  CHECK(tasks["tasks"].size() == 2);
+  CHECK(tasks["tasks"][0]["state"] == "succeeded");
+  auto output = m.call("GET", "/api/v1/jobs/" + id + "/tasks/map/0/output");
+  CHECK(output.body == out);
+  CHECK(m.call("GET", "/api/v1/jobs/" + id + "/tasks/merge/0/output").status == 404);
+  CHECK(m.call("GET", "/api/v1/jobs/" + id + "/tasks/map/7/output").status == 404);
+  CHECK(m.json("GET", "/api/v1/cluster")["workers"]["alive"] == 1);
+}
+
+TEST_CASE("an invalid bundle is refused with the field and nothing is stored", "[component][master]") {
+  TempDir tmp;
+  Master m(tmp.path / "master");
+  std::string bad = bundle(tmp.path / "b",
+                           "name: demo\nstages:\n  - name: a\n    command: [x]\n"
+                           "  - name: b\n    after: [cont]\n    command: [x]\n");
+  auto r = m.call("POST", "/api/v1/jobs", bad);
+  CHECK(r.status == 400);
+  auto err = nlohmann::json::parse(r.body)["error"];
+  CHECK(err["code"] == "invalid_spec");
+  CHECK(err["field"] == "stages[1].after");
+  CHECK(m.call("POST", "/api/v1/jobs", "not a tarball").status == 400);
+  std::string no_match = bundle(tmp.path / "c",
+                                "name: demo\nstages:\n  - name: a\n    command: [x]\n"
+                                "    inputs: {files: [\"*.csv\"]}\n");
+  auto r2 = m.call("POST", "/api/v1/jobs", no_match);
+  CHECK(r2.status == 400);
+  CHECK(nlohmann::json::parse(r2.body)["error"]["field"] == "stages[0].inputs.files[0]");
+  CHECK(m.json("GET", "/api/v1/jobs")["jobs"].empty());
+  CHECK(m.call("GET", "/api/v1/jobs/j-000001").status == 404);
+}
+
+TEST_CASE("jobs and their state survive a restart of the coordinator", "[component][master]") {
+  TempDir tmp;
+  std::string id;
+  {
+    Master m(tmp.path / "master");
+    id = m.json("POST", "/api/v1/jobs", bundle(tmp.path / "b", kJob))["id"];
+    m.json("POST", "/api/v1/jobs/" + id + "/cancel");
+  }
+  Master again(tmp.path / "master");
+  auto job = again.json("GET", "/api/v1/jobs/" + id);
+  CHECK(job["state"] == "cancelled");
+  CHECK(job["task_count"] == 3);
+  // Ids keep increasing after a restart.
+  auto next = again.json("POST", "/api/v1/jobs", bundle(tmp.path / "c", kJob));
+  CHECK(next["id"] != id);
+}
+
+TEST_CASE("the jobs list pages with limit and after", "[component][master]") {
+  TempDir tmp;
+  Master m(tmp.path / "master");
+  std::string b = bundle(tmp.path / "b", kJob);
+  for (int i = 0; i < 3; ++i) m.json("POST", "/api/v1/jobs", b);
+  auto page1 = m.json("GET", "/api/v1/jobs?limit=2");
+  REQUIRE(page1["jobs"].size() == 2);
+  CHECK(page1["jobs"][0]["id"] == "j-000003");
+  auto page2 = m.json("GET", "/api/v1/jobs?limit=2&after=" + page1["next"].get<std::string>());
+  REQUIRE(page2["jobs"].size() == 1);
+  CHECK(page2["next"] == "");
+  CHECK(m.call("GET", "/api/v1/jobs?limit=0").status == 400);
+}

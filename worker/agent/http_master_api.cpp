@@ -1,0 +1,135 @@
+#include <fmt/format.h>
+
+#include "common/http/client.hpp"
+#include "worker/agent/master_api.hpp"
+
+namespace drover::worker {
+
+namespace {
+
+constexpr Duration kRequestTimeout = std::chrono::seconds(30);
+constexpr Duration kBlobTimeout = std::chrono::minutes(10);
+constexpr std::size_t kMaxIdleClients = 16;
+
+// Any non-2xx status as an Error whose code follows the status (404 -> not_found).
+Error status_error(const http::Response& response) {
+  Error e = http::error_from_response(response);
+  e.code = error_code_from_http_status(response.status);
+  return e;
+}
+
+template <typename T>
+Result<T> parse_json(const nlohmann::json& j, const char* what) {
+  try {
+    return j.get<T>();
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::unavailable, fmt::format("bad {} from master: {}", what, e.what()));
+  }
+}
+
+}  // namespace
+
+// A client borrowed from the idle stack and returned when done.
+struct HttpMasterApi::Lease {
+  HttpMasterApi* api;
+  std::unique_ptr<http::Client> client;
+  ~Lease() {
+    if (!client) return;
+    std::lock_guard lock(api->mu_);
+    if (api->idle_.size() < kMaxIdleClients) api->idle_.push_back(std::move(client));
+  }
+};
+
+HttpMasterApi::HttpMasterApi(std::string master_url, std::string bearer_token)
+    : url_(std::move(master_url)), token_(std::move(bearer_token)) {}
+
+HttpMasterApi::~HttpMasterApi() = default;
+
+HttpMasterApi::Lease HttpMasterApi::lease() {
+  std::unique_ptr<http::Client> reused;
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      reused = std::move(idle_.back());
+      idle_.pop_back();
+    }
+  }
+  if (reused) return Lease{this, std::move(reused)};
+  http::ClientOptions options;
+  options.timeout = kRequestTimeout;
+  options.bearer_token = token_;
+  return Lease{this, std::make_unique<http::Client>(url_, options)};
+}
+
+Result<nlohmann::json> HttpMasterApi::call_json(std::string_view method, const std::string& target,
+                                                const nlohmann::json* body, Duration timeout) {
+  auto l = lease();
+  auto response = l.client->request(method, target, body ? body->dump() : std::string{},
+                                    body ? "application/json" : "", timeout);
+  if (!response.ok()) return response.error();
+  if (!response->ok()) return status_error(*response);
+  if (response->body.empty()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(response->body, nullptr, false);
+  if (j.is_discarded()) {
+    return make_error(ErrorCode::unavailable, fmt::format("bad JSON from master for {}", target));
+  }
+  return j;
+}
+
+Result<RegistrationReply> HttpMasterApi::register_worker(const WorkerRegistration& r) {
+  nlohmann::json body = r;
+  auto j = call_json("POST", "/internal/v1/workers/register", &body, Duration{0});
+  if (!j.ok()) return j.error();
+  return parse_json<RegistrationReply>(*j, "registration reply");
+}
+
+Result<WorkReply> HttpMasterApi::poll_work(const std::string& worker_id, Duration wait) {
+  auto target = fmt::format("/internal/v1/workers/{}/work?wait_ms={}", http::url_encode(worker_id),
+                            wait.count());
+  auto j = call_json("GET", target, nullptr, wait + std::chrono::seconds(15));
+  if (!j.ok()) return j.error();
+  return parse_json<WorkReply>(*j, "work reply");
+}
+
+Result<HeartbeatReply> HttpMasterApi::heartbeat(const std::string& worker_id, const Heartbeat& hb) {
+  nlohmann::json body = hb;
+  auto target = fmt::format("/internal/v1/workers/{}/heartbeat", http::url_encode(worker_id));
+  auto j = call_json("POST", target, &body, std::chrono::seconds(10));
+  if (!j.ok()) return j.error();
+  return parse_json<HeartbeatReply>(*j, "heartbeat reply");
+}
+
+Status HttpMasterApi::attempt_started(std::int64_t attempt_id, TimePoint started_at) {
+  nlohmann::json body = {{"started_at", to_millis(started_at)}};
+  auto j = call_json("POST", fmt::format("/internal/v1/attempts/{}/started", attempt_id), &body,
+                     Duration{0});
+  if (!j.ok()) return j.error();
+  return ok_status();
+}
+
+Status HttpMasterApi::attempt_finished(std::int64_t attempt_id, const AttemptReport& report) {
+  nlohmann::json body = report;
+  auto j = call_json("POST", fmt::format("/internal/v1/attempts/{}/finished", attempt_id), &body,
+                     Duration{0});
+  if (!j.ok()) return j.error();
+  return ok_status();
+}
+
+Result<std::string> HttpMasterApi::fetch_blob(const std::string& digest) {
+  auto l = lease();
+  auto response = l.client->get("/internal/v1/blobs/" + digest, kBlobTimeout);
+  if (!response.ok()) return response.error();
+  if (!response->ok()) return status_error(*response);
+  return std::move(response->body);
+}
+
+Status HttpMasterApi::upload_blob(const std::string& digest, std::string content) {
+  auto l = lease();
+  auto response = l.client->request("PUT", "/internal/v1/blobs/" + digest, std::move(content),
+                                    "application/gzip", kBlobTimeout);
+  if (!response.ok()) return response.error();
+  if (!response->ok()) return status_error(*response);
+  return ok_status();
+}
+
+}  // namespace drover::worker

@@ -1,0 +1,68 @@
+#pragma once
+// MasterApi: the worker's side of the internal protocol with the master. The
+// only code that knows the /internal/v1 URLs is HttpMasterApi; tests fake it.
+// Errors: `not_found` (404: the master does not know this worker or attempt),
+// `conflict` (409: fenced), `unavailable` (transport), others as the master sent.
+// Implementations are thread-safe: the work loop, the heartbeat thread and every
+// attempt thread call it concurrently.
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/base/clock.hpp"
+#include "common/base/result.hpp"
+#include "common/base/units.hpp"
+#include "common/proto/assignment.hpp"
+#include "common/proto/worker.hpp"
+
+namespace drover::http {
+class Client;
+}
+
+namespace drover::worker {
+
+class MasterApi {
+ public:
+  virtual ~MasterApi() = default;
+  [[nodiscard]] virtual Result<RegistrationReply> register_worker(const WorkerRegistration& r) = 0;
+  // Long poll: returns when there is work or after about `wait`.
+  [[nodiscard]] virtual Result<WorkReply> poll_work(const std::string& worker_id, Duration wait) = 0;
+  [[nodiscard]] virtual Result<HeartbeatReply> heartbeat(const std::string& worker_id,
+                                                         const Heartbeat& heartbeat) = 0;
+  [[nodiscard]] virtual Status attempt_started(std::int64_t attempt_id, TimePoint started_at) = 0;
+  [[nodiscard]] virtual Status attempt_finished(std::int64_t attempt_id,
+                                                const AttemptReport& report) = 0;
+  [[nodiscard]] virtual Result<std::string> fetch_blob(const std::string& digest) = 0;
+  [[nodiscard]] virtual Status upload_blob(const std::string& digest, std::string content) = 0;
+};
+
+// HTTP implementation. Keeps a small stack of idle http::Clients (one is used
+// by one thread at a time) so that keep-alive connections are reused.
+class HttpMasterApi final : public MasterApi {
+ public:
+  HttpMasterApi(std::string master_url, std::string bearer_token);
+  ~HttpMasterApi() override;
+
+  Result<RegistrationReply> register_worker(const WorkerRegistration& r) override;
+  Result<WorkReply> poll_work(const std::string& worker_id, Duration wait) override;
+  Result<HeartbeatReply> heartbeat(const std::string& worker_id, const Heartbeat& hb) override;
+  Status attempt_started(std::int64_t attempt_id, TimePoint started_at) override;
+  Status attempt_finished(std::int64_t attempt_id, const AttemptReport& report) override;
+  Result<std::string> fetch_blob(const std::string& digest) override;
+  Status upload_blob(const std::string& digest, std::string content) override;
+
+ private:
+  struct Lease;
+  Lease lease();
+  Result<nlohmann::json> call_json(std::string_view method, const std::string& target,
+                                   const nlohmann::json* body, Duration timeout);
+
+  std::string url_;
+  std::string token_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<http::Client>> idle_;
+};
+
+}  // namespace drover::worker

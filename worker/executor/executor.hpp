@@ -1,0 +1,59 @@
+#pragma once
+// Executor: starts a task's process and supervises it to its end (exit, timeout
+// or kill). The interface lets the attempt runner be tested with a fake.
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/base/result.hpp"
+#include "common/base/units.hpp"
+#include "common/proc/process.hpp"
+
+namespace drover::worker {
+
+struct ExecSpec {
+  std::vector<std::string> argv;  // placeholders already expanded
+  std::map<std::string, std::string> env;  // the whole environment
+  std::filesystem::path cwd;
+  std::filesystem::path stdout_path;
+  std::filesystem::path stderr_path;
+  Duration timeout{0};  // 0 = none
+};
+
+// How supervision ended, besides the process's own status.
+enum class Termination {
+  none,     // the process ended by itself
+  timeout,  // ExecSpec::timeout passed: terminated by the executor
+  killed,   // Execution::kill() was called
+};
+
+struct ExecResult {
+  ExitStatus status;
+  Termination termination = Termination::none;
+};
+
+// One running process. kill() may be called from any thread, any number of
+// times; wait() is called once, by the thread that owns the Execution.
+class Execution {
+ public:
+  virtual ~Execution() = default;
+  virtual pid_t pid() const = 0;
+  // Terminates the process group: SIGTERM, the grace period, then SIGKILL.
+  virtual void kill() = 0;
+  // Blocks until the process has ended and been reaped.
+  virtual ExecResult wait() = 0;
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  // Starts the process; thread-safe.
+  [[nodiscard]] virtual Result<std::unique_ptr<Execution>> start(const ExecSpec& spec) = 0;
+};
+
+}  // namespace drover::worker

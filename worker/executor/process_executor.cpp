@@ -1,0 +1,169 @@
+#include "worker/executor/process_executor.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace drover::worker {
+namespace {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  return -1;
+#endif
+}
+
+// True once `pid` has ended; leaves it a zombie so its process group id stays
+// reserved until the stragglers in the group are killed.
+bool has_ended(pid_t pid) {
+  siginfo_t info{};
+  int rc = waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+  if (rc != 0) return errno == ECHILD;  // not waitable: nothing left to wait for
+  return info.si_pid != 0;
+}
+
+ExitStatus reap(pid_t pid) {
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  ExitStatus out;
+  if (r != pid) return out;
+  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
+  return out;
+}
+
+// Supervises one process group. The owner thread runs wait(); kill() only sets a
+// flag and writes the eventfd that wait() polls.
+class ProcessExecution final : public Execution {
+ public:
+  ProcessExecution(const Clock& clock, pid_t pid, Duration timeout, Duration grace)
+      : clock_(clock), pid_(pid), timeout_(timeout), grace_(grace) {
+    pidfd_ = open_pidfd(pid);
+    eventfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    started_ = clock_.steady_now();
+  }
+  ~ProcessExecution() override {
+    if (!reaped_) {  // never waited for: do not leave a process behind
+      ::kill(-pid_, SIGKILL);
+      reap(pid_);
+    }
+    if (pidfd_ >= 0) close(pidfd_);
+    if (eventfd_ >= 0) close(eventfd_);
+  }
+
+  pid_t pid() const override { return pid_; }
+
+  void kill() override {
+    kill_requested_.store(true);
+    std::uint64_t one = 1;
+    if (eventfd_ >= 0) (void)!write(eventfd_, &one, sizeof one);
+  }
+
+  ExecResult wait() override;
+
+ private:
+  // Starts SIGTERM -> grace -> SIGKILL once.
+  void begin_termination(Termination why) {
+    if (result_.termination != Termination::none) return;
+    result_.termination = why;
+    ::kill(-pid_, SIGTERM);
+    sigkill_at_ = clock_.steady_now() + grace_;
+  }
+  int poll_timeout_ms(SteadyTime now) const;
+  void drain_eventfd() {
+    std::uint64_t v;
+    if (eventfd_ >= 0) (void)!read(eventfd_, &v, sizeof v);
+  }
+
+  const Clock& clock_;
+  pid_t pid_;
+  Duration timeout_;
+  Duration grace_;
+  int pidfd_ = -1;
+  int eventfd_ = -1;
+  SteadyTime started_;
+  std::optional<SteadyTime> sigkill_at_;
+  bool sigkill_sent_ = false;
+  bool reaped_ = false;
+  std::atomic<bool> kill_requested_{false};
+  ExecResult result_;
+};
+
+int ProcessExecution::poll_timeout_ms(SteadyTime now) const {
+  std::optional<SteadyTime> next;
+  if (timeout_.count() > 0 && result_.termination == Termination::none) next = started_ + timeout_;
+  if (sigkill_at_ && !sigkill_sent_) next = next ? std::min(*next, *sigkill_at_) : *sigkill_at_;
+  int ms = -1;
+  if (next) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*next - now).count();
+    ms = static_cast<int>(std::clamp<std::int64_t>(left + 1, 0, 3'600'000));
+  }
+  // Without a pidfd (old kernels) look at the process every 50 ms.
+  if (pidfd_ < 0) ms = ms < 0 ? 50 : std::min(ms, 50);
+  return ms;
+}
+
+ExecResult ProcessExecution::wait() {
+  if (reaped_) return result_;
+  for (;;) {
+    if (has_ended(pid_)) break;
+    if (kill_requested_.load()) begin_termination(Termination::killed);
+    auto now = clock_.steady_now();
+    if (timeout_.count() > 0 && now >= started_ + timeout_) begin_termination(Termination::timeout);
+    if (sigkill_at_ && !sigkill_sent_ && now >= *sigkill_at_) {
+      ::kill(-pid_, SIGKILL);
+      sigkill_sent_ = true;
+    }
+    pollfd fds[2] = {{pidfd_, POLLIN, 0}, {eventfd_, POLLIN, 0}};
+    int rc = poll(fds, 2, poll_timeout_ms(clock_.steady_now()));
+    if (rc > 0 && (fds[1].revents & POLLIN)) drain_eventfd();
+  }
+  // The leader is a zombie: its group id cannot be reused, so killing the
+  // group's stragglers (background children of the task) is safe.
+  ::kill(-pid_, SIGKILL);
+  result_.status = reap(pid_);
+  reaped_ = true;
+  return result_;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) {
+  SpawnOptions options;
+  options.argv = options_.argv_prefix;
+  options.argv.insert(options.argv.end(), spec.argv.begin(), spec.argv.end());
+  options.env = spec.env;
+  options.cwd = spec.cwd;
+  options.stdout_path = spec.stdout_path;
+  options.stderr_path = spec.stderr_path;
+  options.stdin_null = true;
+  options.new_process_group = true;
+  auto pid = spawn_process(options);
+  if (!pid.ok()) return pid.error();
+  return std::unique_ptr<Execution>(
+      std::make_unique<ProcessExecution>(clock_, *pid, spec.timeout, options_.kill_grace));
+}
+
+std::vector<std::string> setpriv_prefix(unsigned uid, unsigned gid) {
+  return {"/usr/bin/setpriv", fmt::format("--reuid={}", uid), fmt::format("--regid={}", gid),
+          "--init-groups", "--"};
+}
+
+}  // namespace drover::worker

@@ -1,0 +1,69 @@
+#include "worker/log_server.hpp"
+
+#include <charconv>
+#include <fstream>
+
+#include <fmt/format.h>
+
+namespace drover::worker {
+
+namespace {
+
+Result<std::int64_t> parse_id(const std::string& text, const char* field) {
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < 0) {
+    return make_error(ErrorCode::invalid_argument, fmt::format("bad {} \"{}\"", field, text), field);
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<http::Response> serve_log(const AttemptTable& table, const http::Request& request) {
+  auto id = parse_id(request.param("attempt_id"), "attempt_id");
+  if (!id.ok()) return id.error();
+  const std::string stream = request.query_or("stream", "stdout");
+  if (stream != "stdout" && stream != "stderr") {
+    return make_error(ErrorCode::invalid_argument, "stream must be stdout or stderr", "stream");
+  }
+  auto offset = parse_id(request.query_or("offset", "0"), "offset");
+  if (!offset.ok()) return offset.error();
+  auto attempt = table.find(*id);
+  if (!attempt) {
+    return make_error(ErrorCode::not_found, fmt::format("attempt {} is not on this worker", *id));
+  }
+  const auto& path = stream == "stdout" ? attempt->paths().stdout_file : attempt->paths().stderr_file;
+  std::string chunk;
+  std::uint64_t size = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (in) {  // no file yet: the task has not started; an empty log
+    in.seekg(0, std::ios::end);
+    size = static_cast<std::uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
+    auto from = std::min<std::uint64_t>(static_cast<std::uint64_t>(*offset), size);
+    chunk.resize(std::min<std::uint64_t>(size - from, kMaxLogChunk));
+    in.seekg(static_cast<std::streamoff>(from));
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    chunk.resize(static_cast<std::size_t>(in.gcount()));
+  }
+  auto response = http::Response::text(200, std::move(chunk));
+  response.headers.emplace_back("X-Drover-Log-Size", std::to_string(size));
+  return response;
+}
+
+void add_log_routes(http::Router& router, const AttemptTable& table) {
+  router.add("GET", "/internal/v1/attempts/{attempt_id}/logs",
+             [&table](http::Request& request) { return serve_log(table, request); });
+}
+
+std::string advertised_address(const std::string& bound, const std::string& hostname) {
+  auto colon = bound.rfind(':');
+  if (colon == std::string::npos) return bound;
+  std::string host = bound.substr(0, colon);
+  if (host == "0.0.0.0" || host == "::" || host == "[::]" || host.empty()) {
+    return hostname + bound.substr(colon);
+  }
+  return bound;
+}
+
+}  // namespace drover::worker
