@@ -5,6 +5,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,8 +14,6 @@
 #include <memory>
 #include <optional>
 #include <system_error>
-
-#include <fmt/format.h>
 
 namespace drover {
 
@@ -83,8 +82,8 @@ Status check_symlink_target(const std::string& name, std::string_view target) {
 struct PackEntry {
   enum class Kind { dir, file, symlink, memory };
   Kind kind = Kind::file;
-  fs::path source;           // file: where to read it
-  std::string link_target;   // symlink
+  fs::path source;                       // file: where to read it
+  std::string link_target;               // symlink
   const std::string* content = nullptr;  // memory
   std::uint64_t size = 0;
   bool executable = false;
@@ -118,7 +117,8 @@ std::optional<PackEntry> plan_disk_entry(const fs::directory_entry& de, const st
 Status plan_directory(const fs::path& dir, PackPlan& plan) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    return make_error(ErrorCode::invalid_argument, fmt::format("{} is not a directory", dir.string()));
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("{} is not a directory", dir.string()));
   }
   fs::recursive_directory_iterator it(dir, ec);
   for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -187,7 +187,7 @@ Status write_file_data(archive* a, const std::string& name, const PackEntry& e) 
     return ok_status();
   }
   std::unique_ptr<std::FILE, decltype(&std::fclose)> f(std::fopen(e.source.c_str(), "rb"),
-                                                        &std::fclose);
+                                                       &std::fclose);
   if (!f) return make_error(ErrorCode::io, fmt::format("cannot read {}", e.source.string()));
   std::vector<char> buf(kBlock);
   std::uint64_t left = e.size;
@@ -225,7 +225,8 @@ Status write_pack_entry(archive* a, const std::string& name, const PackEntry& e)
       archive_entry_set_size(entry.get(), static_cast<la_int64_t>(e.size));
       break;
   }
-  if (archive_write_header(a, entry.get()) != ARCHIVE_OK) return writer_error(a, "cannot pack " + name);
+  if (archive_write_header(a, entry.get()) != ARCHIVE_OK)
+    return writer_error(a, "cannot pack " + name);
   bool has_data = e.kind == PackEntry::Kind::file || e.kind == PackEntry::Kind::memory;
   return has_data ? write_file_data(a, name, e) : ok_status();
 }
@@ -241,7 +242,8 @@ Status write_plan(const PackPlan& plan, Sink& sink) {
     return writer_error(a.get(), "cannot open the archive writer");
   }
   for (const auto& [name, e] : plan) DROVER_TRY(write_pack_entry(a.get(), name, e));
-  if (archive_write_close(a.get()) != ARCHIVE_OK) return writer_error(a.get(), "cannot finish archive");
+  if (archive_write_close(a.get()) != ARCHIVE_OK)
+    return writer_error(a.get(), "cannot finish archive");
   return ok_status();
 }
 
@@ -281,7 +283,9 @@ Status check_unique(Counters& c, const std::string& name, bool is_dir) {
   return ok_status();
 }
 
-Error too_large(std::string message) { return make_error(ErrorCode::too_large, std::move(message)); }
+Error too_large(std::string message) {
+  return make_error(ErrorCode::too_large, std::move(message));
+}
 
 Result<CheckedEntry> check_entry(archive_entry* e, Counters& c, const ArchiveLimits& limits) {
   const char* raw = archive_entry_pathname(e);
@@ -295,14 +299,17 @@ Result<CheckedEntry> check_entry(archive_entry* e, Counters& c, const ArchiveLim
   CheckedEntry out{*name, false, 0};
   DROVER_TRY(check_unique(c, *name, archive_entry_filetype(e) == AE_IFDIR));
   switch (archive_entry_filetype(e)) {
-    case AE_IFDIR: return out;
+    case AE_IFDIR:
+      return out;
     case AE_IFLNK: {
       const char* target = archive_entry_symlink(e);
       DROVER_TRY(check_symlink_target(*name, target ? target : ""));
       return out;
     }
-    case AE_IFREG: break;
-    default: return refuse(raw, "devices, fifos and sockets are not allowed");
+    case AE_IFREG:
+      break;
+    default:
+      return refuse(raw, "devices, fifos and sockets are not allowed");
   }
   if (name->empty()) return refuse(raw, "a file without a name");
   out.regular = true;
@@ -445,8 +452,8 @@ Result<std::string> pack_directory(const fs::path& dir,
 Status pack_directory_to_file(const fs::path& dir, const fs::path& out) {
   std::FILE* f = std::fopen(out.c_str(), "wb");
   if (f == nullptr) {
-    return make_error(ErrorCode::io, fmt::format("cannot write {}: {}", out.string(),
-                                                 std::strerror(errno)));
+    return make_error(ErrorCode::io,
+                      fmt::format("cannot write {}: {}", out.string(), std::strerror(errno)));
   }
   Sink sink{nullptr, f};
   Status st = pack_to_sink(dir, {}, sink);

@@ -2,13 +2,13 @@
 // stop in this file.
 #include "common/config/config.hpp"
 
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include "common/fs/fs.hpp"
 
@@ -74,7 +74,8 @@ Status check_value(const ConfigKey& key, const std::string& text) {
   };
   switch (key.type) {
     case ConfigKey::Type::string:
-    case ConfigKey::Type::string_map: return ok_status();
+    case ConfigKey::Type::string_map:
+      return ok_status();
     case ConfigKey::Type::duration: {
       auto d = parse_duration(text);
       return d.ok() ? ok_status() : Status(config_error(key.name, d.error().message));
@@ -138,7 +139,7 @@ Status read_yaml_map(const YAML::Node& node, const std::string& prefix,
   for (auto it = node.begin(); it != node.end(); ++it) {
     if (!it->first.IsScalar()) return config_error(prefix, "keys must be strings");
     std::string name = prefix.empty() ? it->first.Scalar() : prefix + "." + it->first.Scalar();
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;  // a copy: `it->second` is a temporary
     const ConfigKey* key = find_key(keys, name);
     if (key != nullptr && key->type == ConfigKey::Type::string_map) {
       auto m = yaml_map_value(value, name);
@@ -163,8 +164,8 @@ Status read_config_file(const std::string& path, const std::vector<ConfigKey>& k
                         ConfigValues& values) {
   auto text = read_file(path);
   if (!text.ok()) {
-    return config_error("config", fmt::format("cannot read config file {}: {}", path,
-                                              text.error().message));
+    return config_error("config",
+                        fmt::format("cannot read config file {}: {}", path, text.error().message));
   }
   try {
     YAML::Node root = YAML::Load(*text);
@@ -185,13 +186,20 @@ Status read_config_file(const std::string& path, const std::vector<ConfigKey>& k
 
 std::string type_hint(ConfigKey::Type t) {
   switch (t) {
-    case ConfigKey::Type::string: return "TEXT";
-    case ConfigKey::Type::duration: return "DURATION";
-    case ConfigKey::Type::size: return "SIZE";
-    case ConfigKey::Type::integer: return "INT";
-    case ConfigKey::Type::number: return "NUMBER";
-    case ConfigKey::Type::boolean: return "BOOL";
-    case ConfigKey::Type::string_map: return "K=V,...";
+    case ConfigKey::Type::string:
+      return "TEXT";
+    case ConfigKey::Type::duration:
+      return "DURATION";
+    case ConfigKey::Type::size:
+      return "SIZE";
+    case ConfigKey::Type::integer:
+      return "INT";
+    case ConfigKey::Type::number:
+      return "NUMBER";
+    case ConfigKey::Type::boolean:
+      return "BOOL";
+    case ConfigKey::Type::string_map:
+      return "K=V,...";
   }
   return "VALUE";
 }

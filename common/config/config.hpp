@@ -38,11 +38,11 @@ class ConfigValues {
   std::map<std::string, std::map<std::string, std::string>> maps;
 };
 
-// argv[0] is the program. Accepts --config FILE, one flag per key, --help
-// (returns an Error with code invalid_argument and the usage text as message
-// when `help_out` is null; otherwise fills *help_out and returns empty values).
-// `extra_flags` names boolean flags that are not config keys (e.g. "insecure");
-// their presence is reported in `flags_set`.
+// `args` are the command-line words after the program name. Accepts
+// --config FILE, one flag per key, and --help (then help_requested is set and
+// help_text holds every key with its default). `extra_flags` names value-less
+// boolean flags that are not config keys (e.g. "insecure"); the ones given are
+// listed in `flags_set`.
 struct ConfigLoad {
   ConfigValues values;
   std::vector<std::string> flags_set;

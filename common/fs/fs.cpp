@@ -1,6 +1,8 @@
 #include "common/fs/fs.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,9 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <system_error>
-
-#include <fmt/format.h>
-#include <openssl/evp.h>
 
 namespace drover {
 
@@ -123,7 +122,8 @@ Status remove_all(const std::filesystem::path& path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
   if (ec) {
-    return make_error(ErrorCode::io, fmt::format("cannot remove {}: {}", path.string(), ec.message()));
+    return make_error(ErrorCode::io,
+                      fmt::format("cannot remove {}: {}", path.string(), ec.message()));
   }
   return ok_status();
 }

@@ -1,13 +1,12 @@
 #include "common/jobspec/glob.hpp"
 
+#include <fmt/format.h>
 #include <fnmatch.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <system_error>
-
-#include <fmt/format.h>
 
 namespace drover {
 
@@ -52,7 +51,8 @@ bool match_from(const std::vector<std::string>& pat, std::size_t pi,
 }
 
 Error no_match(std::string_view pattern) {
-  return make_error(ErrorCode::invalid_spec, fmt::format("pattern \"{}\" matches no file", pattern));
+  return make_error(ErrorCode::invalid_spec,
+                    fmt::format("pattern \"{}\" matches no file", pattern));
 }
 
 // The part of a split pattern before its first component with glob characters.
@@ -73,13 +73,16 @@ std::string join_components(const std::vector<std::string>& comps, std::size_t c
 
 // Regular files below `root` whose path, written as `candidate_prefix` plus
 // the path relative to `root`, matches `pattern`. Descends at most
-// `max_depth` levels.
+// `max_depth` levels; follows directory symlinks only when that is bounded.
 std::vector<std::string> walk_and_match(std::string_view pattern, const std::filesystem::path& root,
-                                        const std::string& candidate_prefix, std::size_t max_depth) {
+                                        const std::string& candidate_prefix,
+                                        std::size_t max_depth) {
   namespace fs = std::filesystem;
   std::vector<std::string> out;
   std::error_code ec;
-  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
+  auto opts = fs::directory_options::skip_permission_denied;
+  if (max_depth != SIZE_MAX) opts |= fs::directory_options::follow_directory_symlink;
+  fs::recursive_directory_iterator it(root, opts, ec);
   for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (static_cast<std::size_t>(it.depth()) + 1 >= max_depth) it.disable_recursion_pending();
     std::error_code st_ec;

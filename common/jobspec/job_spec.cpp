@@ -32,10 +32,17 @@ Duration duration_from_json(const nlohmann::json& j, const char* key, Duration f
 nlohmann::json inputs_to_json(const StageInputs& in) {
   nlohmann::json j = nlohmann::json::object();
   switch (in.kind) {
-    case StageInputs::Kind::none: break;
-    case StageInputs::Kind::files: j["files"] = in.files; break;
-    case StageInputs::Kind::range: j["range"] = in.range; break;
-    case StageInputs::Kind::items: j["items"] = in.items; break;
+    case StageInputs::Kind::none:
+      break;
+    case StageInputs::Kind::files:
+      j["files"] = in.files;
+      break;
+    case StageInputs::Kind::range:
+      j["range"] = in.range;
+      break;
+    case StageInputs::Kind::items:
+      j["items"] = in.items;
+      break;
   }
   return j;
 }

@@ -1,4 +1,8 @@
 // parse_job_spec: job.yaml (SPEC §2) -> JobSpec. yaml-cpp exceptions stop here.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -6,10 +10,6 @@
 #include <cmath>
 #include <ranges>
 #include <span>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <yaml-cpp/yaml.h>
 
 #include "common/jobspec/job_spec.hpp"
 
@@ -21,13 +21,13 @@ using Fields = std::map<std::string, YAML::Node>;
 using Keys = std::span<const std::string_view>;
 
 constexpr std::array<std::string_view, 9> kJobKeys = {
-    "name", "priority", "max_attempts", "retry_backoff", "timeout", "checkpoint_interval",
-    "env", "resources", "stages"};
+    "name", "priority",  "max_attempts", "retry_backoff", "timeout", "checkpoint_interval",
+    "env",  "resources", "stages"};
 constexpr std::array<std::string_view, 4> kJobLater = {"no_retry_exit_codes", "max_failed_tasks",
                                                        "max_running", "speculation"};
 constexpr std::array<std::string_view, 10> kStageKeys = {
-    "name", "command", "after", "inputs", "env", "resources", "max_attempts", "retry_backoff",
-    "timeout", "checkpoint_interval"};
+    "name",      "command",      "after",         "inputs",  "env",
+    "resources", "max_attempts", "retry_backoff", "timeout", "checkpoint_interval"};
 constexpr std::array<std::string_view, 6> kStageLater = {
     "partitions", "cache", "speculation", "max_running", "max_failed_tasks", "no_retry_exit_codes"};
 constexpr std::array<std::string_view, 3> kInputKeys = {"files", "range", "items"};
@@ -58,7 +58,7 @@ Result<Fields> read_map(const YAML::Node& node, const std::string& path, Keys kn
   Fields out;
   for (auto it = node.begin(); it != node.end(); ++it) {
     if (!it->first.IsScalar()) return spec_error(path, "keys must be strings");
-    const std::string& key = it->first.Scalar();
+    const std::string key = it->first.Scalar();
     std::string field = key_path(path, key);
     if (contains(later, key)) return spec_error(field, "not supported yet");
     if (!contains(known, key)) return spec_error(field, "unknown key");
@@ -141,7 +141,7 @@ Status merge_env(const YAML::Node& node, const std::string& field,
   if (!node.IsMap()) return spec_error(field, "must be a map of variable names to strings");
   for (auto it = node.begin(); it != node.end(); ++it) {
     if (!it->first.IsScalar()) return spec_error(field, "variable names must be strings");
-    const std::string& name = it->first.Scalar();
+    const std::string name = it->first.Scalar();
     std::string entry = key_path(field, name);
     if (name.empty() || name.find('=') != std::string::npos) {
       return spec_error(entry, "invalid variable name");
@@ -300,8 +300,10 @@ Status check_dependencies(const JobSpec& spec) {
     std::string field = stage_path(i) + ".after";
     for (std::size_t k = 0; k < s.after.size(); ++k) {
       const std::string& dep = s.after[k];
-      if (dep == s.name) return spec_error(field, fmt::format("stage \"{}\" depends on itself", dep));
-      if (spec.stage_index(dep) < 0) return spec_error(field, fmt::format("unknown stage \"{}\"", dep));
+      if (dep == s.name)
+        return spec_error(field, fmt::format("stage \"{}\" depends on itself", dep));
+      if (spec.stage_index(dep) < 0)
+        return spec_error(field, fmt::format("unknown stage \"{}\"", dep));
       if (std::find(s.after.begin(), s.after.begin() + static_cast<std::ptrdiff_t>(k), dep) !=
           s.after.begin() + static_cast<std::ptrdiff_t>(k)) {
         return spec_error(field, fmt::format("stage \"{}\" listed twice", dep));

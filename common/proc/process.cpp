@@ -38,7 +38,7 @@ Error errno_error(const std::string& what, int err) {
 }
 
 Status add_file_actions(const SpawnOptions& options, posix_spawn_file_actions_t* actions) {
-  constexpr int kOutFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+  constexpr int kOutFlags = O_WRONLY | O_CREAT | O_TRUNC;
   if (options.stdin_null) {
     int rc = posix_spawn_file_actions_addopen(actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     if (rc != 0) return errno_error("spawn: stdin", rc);

@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "tests/integration/bundles.hpp"
 #include "tests/support/support.hpp"

@@ -2,6 +2,7 @@
 // Helpers for tests that run the real binaries: temp dirs, child processes
 // stopped by PID, bounded waits, and a local cluster on 127.0.0.1 with
 // ephemeral ports.
+#include <signal.h>
 #include <sys/types.h>
 
 #include <filesystem>

@@ -1,14 +1,14 @@
-#include <catch2/catch.hpp>
+#include "common/archive/archive.hpp"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
-#include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
 
 using namespace drover;
@@ -106,7 +106,8 @@ TEST_CASE("packing is deterministic", "[archive]") {
   write(two.path / "bin/run.sh", "#!/bin/sh\necho hi\n");
   fs::permissions(two.path / "bin/run.sh", fs::perms::owner_all);
   make_tree(two.path);
-  fs::last_write_time(two.path / "data/a.txt", fs::file_time_type::clock::now() - std::chrono::hours(5));
+  fs::last_write_time(two.path / "data/a.txt",
+                      fs::file_time_type::clock::now() - std::chrono::hours(5));
   auto c = pack_directory(two.path);
   REQUIRE(c.ok());
   CHECK(*a == *c);
@@ -189,7 +190,8 @@ TEST_CASE("evil archives are refused and leave nothing behind", "[archive]") {
       {"symlink out", {good, tar_symlink("a/up", "../../x")}, ErrorCode::invalid_spec, {}},
       {"write through symlink",
        {good, tar_symlink("in", "a"), file("in/x.txt", "x")},
-       ErrorCode::invalid_spec, {}},
+       ErrorCode::invalid_spec,
+       {}},
       {"hard link", {good, tar_hardlink("h", "a/ok.txt")}, ErrorCode::invalid_spec, {}},
       {"char device", {good, special("null", AE_IFCHR)}, ErrorCode::invalid_spec, {}},
       {"fifo", {good, special("pipe", AE_IFIFO)}, ErrorCode::invalid_spec, {}},
@@ -198,7 +200,9 @@ TEST_CASE("evil archives are refused and leave nothing behind", "[archive]") {
       {"file below a file", {good, file("a/ok.txt/x", "x")}, ErrorCode::invalid_spec, {}},
       {"too many entries", many, ErrorCode::too_large, {1 << 20, 3}},
       {"too many bytes",
-       {good, file("big", std::string(200, 'x'))}, ErrorCode::too_large, {100, 100}},
+       {good, file("big", std::string(200, 'x'))},
+       ErrorCode::too_large,
+       {100, 100}},
   };
   for (const Case& c : cases) {
     INFO(c.what);

@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "common/config/config.hpp"
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 
-#include "common/config/config.hpp"
 #include "common/fs/fs.hpp"
 
 using namespace drover;
@@ -105,8 +105,10 @@ TEST_CASE("string maps come from YAML maps or key=value flags", "[config]") {
 }
 
 TEST_CASE("booleans accept the usual spellings", "[config]") {
-  for (const char* t : {"true", "yes", "1"}) CHECK(load({"--allow-root", t})->values.get_bool("allow_root"));
-  for (const char* f : {"false", "no", "0"}) CHECK_FALSE(load({"--allow-root", f})->values.get_bool("allow_root"));
+  for (const char* t : {"true", "yes", "1"})
+    CHECK(load({"--allow-root", t})->values.get_bool("allow_root"));
+  for (const char* f : {"false", "no", "0"})
+    CHECK_FALSE(load({"--allow-root", f})->values.get_bool("allow_root"));
   auto bad = load({"--allow-root=maybe"});
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().field == "allow_root");

@@ -1,10 +1,9 @@
-#include <catch2/catch.hpp>
+#include "common/fs/fs.hpp"
 
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
-
-#include "common/fs/fs.hpp"
 
 using namespace drover;
 namespace fs = std::filesystem;

@@ -1,10 +1,10 @@
-#include <catch2/catch.hpp>
+#include "common/jobspec/glob.hpp"
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
 #include "common/fs/fs.hpp"
-#include "common/jobspec/glob.hpp"
 
 using namespace drover;
 namespace fs = std::filesystem;
@@ -63,9 +63,9 @@ TEST_CASE("expand_glob_on_disk walks from the literal prefix", "[glob]") {
   auto tmp = make_temp_dir("drover-glob-test-");
   REQUIRE(tmp.ok());
   const fs::path root = *tmp;
-  for (const char* rel : {"logs/2026-01/part-0.gz", "logs/2026-01/part-1.gz",
-                          "logs/2026-02/part-0.gz", "logs/2025-12/part-0.gz",
-                          "logs/2026-02/deep/part-9.gz", "logs/notes.txt"}) {
+  for (const char* rel :
+       {"logs/2026-01/part-0.gz", "logs/2026-01/part-1.gz", "logs/2026-02/part-0.gz",
+        "logs/2025-12/part-0.gz", "logs/2026-02/deep/part-9.gz", "logs/notes.txt"}) {
     fs::create_directories((root / rel).parent_path());
     std::ofstream(root / rel) << "x";
   }
@@ -81,6 +81,11 @@ TEST_CASE("expand_glob_on_disk walks from the literal prefix", "[glob]") {
   REQUIRE(deep.ok());
   CHECK(deep->size() == 5);
   CHECK(deep->back() == base + "/logs/2026-02/part-0.gz");
+
+  fs::create_directory_symlink(root / "logs/2026-01", root / "logs/2026-04");
+  auto linked = expand_glob_on_disk(base + "/logs/2026-04/*.gz");
+  REQUIRE(linked.ok());
+  CHECK(linked->size() == 2);
 
   auto literal = expand_glob_on_disk(base + "/logs/notes.txt");
   REQUIRE(literal.ok());

@@ -165,7 +165,8 @@ TEST_CASE("invalid specs name the field", "[jobspec]") {
        "stages[0].partitions", "not supported yet"},
       {"name: j\nstages:\n  - name: s\n    command: [x]\n    cache: true\n", "stages[0].cache",
        "not supported yet"},
-      {"name: j\nstages:\n  - name: s\n    command: [x]\n    inputs: {files: [a], group_bytes: 1Mi}\n",
+      {"name: j\nstages:\n  - name: s\n    command: [x]\n    inputs: {files: [a], group_bytes: "
+       "1Mi}\n",
        "stages[0].inputs.group_bytes", "not supported yet"},
       {"name: j\nname: k\n" + stage, "name", "duplicate key"},
       {"name: j\nstages: {a: 1}\n", "stages", "non-empty list"},

@@ -33,6 +33,7 @@ Result<T> parse_json(const nlohmann::json& j, const char* what) {
 struct HttpMasterApi::Lease {
   HttpMasterApi* api;
   std::unique_ptr<http::Client> client;
+  bool reused = false;  // an idle keep-alive connection the master may have closed
   ~Lease() {
     if (!client) return;
     std::lock_guard lock(api->mu_);
@@ -45,27 +46,39 @@ HttpMasterApi::HttpMasterApi(std::string master_url, std::string bearer_token)
 
 HttpMasterApi::~HttpMasterApi() = default;
 
-HttpMasterApi::Lease HttpMasterApi::lease() {
+HttpMasterApi::Lease HttpMasterApi::lease(bool reuse) {
   std::unique_ptr<http::Client> reused;
-  {
+  if (reuse) {
     std::lock_guard lock(mu_);
     if (!idle_.empty()) {
       reused = std::move(idle_.back());
       idle_.pop_back();
     }
   }
-  if (reused) return Lease{this, std::move(reused)};
+  if (reused) return Lease{this, std::move(reused), true};
   http::ClientOptions options;
   options.timeout = kRequestTimeout;
   options.bearer_token = token_;
   return Lease{this, std::make_unique<http::Client>(url_, options)};
 }
 
+Result<http::Response> HttpMasterApi::send(std::string_view method, const std::string& target,
+                                           const std::string& body, const std::string& type,
+                                           Duration timeout) {
+  auto l = lease();
+  auto response = l.client->request(method, target, body, type, timeout);
+  if (response.ok() || !l.reused) return response;
+  // A reused connection may have been closed by the master while idle: one
+  // more try on a fresh connection before reporting the master unreachable.
+  l.client.reset();
+  auto fresh = lease(/*reuse=*/false);
+  return fresh.client->request(method, target, body, type, timeout);
+}
+
 Result<nlohmann::json> HttpMasterApi::call_json(std::string_view method, const std::string& target,
                                                 const nlohmann::json* body, Duration timeout) {
-  auto l = lease();
-  auto response = l.client->request(method, target, body ? body->dump() : std::string{},
-                                    body ? "application/json" : "", timeout);
+  auto response = send(method, target, body ? body->dump() : std::string{},
+                       body ? "application/json" : "", timeout);
   if (!response.ok()) return response.error();
   if (!response->ok()) return status_error(*response);
   if (response->body.empty()) return nlohmann::json::object();
@@ -116,17 +129,15 @@ Status HttpMasterApi::attempt_finished(std::int64_t attempt_id, const AttemptRep
 }
 
 Result<std::string> HttpMasterApi::fetch_blob(const std::string& digest) {
-  auto l = lease();
-  auto response = l.client->get("/internal/v1/blobs/" + digest, kBlobTimeout);
+  auto response = send("GET", "/internal/v1/blobs/" + digest, {}, {}, kBlobTimeout);
   if (!response.ok()) return response.error();
   if (!response->ok()) return status_error(*response);
   return std::move(response->body);
 }
 
 Status HttpMasterApi::upload_blob(const std::string& digest, std::string content) {
-  auto l = lease();
-  auto response = l.client->request("PUT", "/internal/v1/blobs/" + digest, std::move(content),
-                                    "application/gzip", kBlobTimeout);
+  auto response = send("PUT", "/internal/v1/blobs/" + digest, content, "application/gzip",
+                       kBlobTimeout);
   if (!response.ok()) return response.error();
   if (!response->ok()) return status_error(*response);
   return ok_status();

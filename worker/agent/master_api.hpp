@@ -19,6 +19,7 @@
 
 namespace drover::http {
 class Client;
+struct Response;
 }
 
 namespace drover::worker {
@@ -55,7 +56,10 @@ class HttpMasterApi final : public MasterApi {
 
  private:
   struct Lease;
-  Lease lease();
+  Lease lease(bool reuse = true);
+  Result<http::Response> send(std::string_view method, const std::string& target,
+                              const std::string& body, const std::string& content_type,
+                              Duration timeout);
   Result<nlohmann::json> call_json(std::string_view method, const std::string& target,
                                    const nlohmann::json* body, Duration timeout);
 

@@ -1,0 +1,90 @@
+#pragma once
+// A scripted MasterApi for the worker's unit tests: records calls, serves blobs
+// from memory, and answers the long poll from a queue.
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "worker/agent/master_api.hpp"
+
+namespace drover::worker::testing {
+
+// Records what the runner sends; serves blobs from memory.
+class FakeMaster final : public MasterApi {
+ public:
+  Result<RegistrationReply> register_worker(const WorkerRegistration& r) override {
+    std::lock_guard lock(mu);
+    registrations.push_back(r);
+    RegistrationReply reply;
+    reply.heartbeat_interval_ms = 50;
+    return reply;
+  }
+  // Pops the next scripted reply, or waits a little and returns no work.
+  Result<WorkReply> poll_work(const std::string&, Duration) override {
+    std::unique_lock lock(mu);
+    ++polls;
+    cv.wait_for(lock, std::chrono::milliseconds(50), [&] { return !work.empty(); });
+    if (work.empty()) return WorkReply{};
+    auto next = std::move(work.front());
+    work.pop_front();
+    return next;
+  }
+  Result<HeartbeatReply> heartbeat(const std::string&, const Heartbeat& hb) override {
+    std::lock_guard lock(mu);
+    heartbeats.push_back(hb);
+    HeartbeatReply reply;
+    reply.kill = std::move(heartbeat_kills);
+    heartbeat_kills.clear();
+    return reply;
+  }
+  void push_work(Result<WorkReply> reply) {
+    {
+      std::lock_guard lock(mu);
+      work.push_back(std::move(reply));
+    }
+    cv.notify_all();
+  }
+  std::size_t report_count() {
+    std::lock_guard lock(mu);
+    return reports.size();
+  }
+  Status attempt_started(std::int64_t id, TimePoint) override {
+    std::lock_guard lock(mu);
+    started.push_back(id);
+    if (fence_on_start) return make_error(ErrorCode::conflict, "fenced");
+    return ok_status();
+  }
+  Status attempt_finished(std::int64_t id, const AttemptReport& r) override {
+    std::lock_guard lock(mu);
+    reports.emplace_back(id, r);
+    return ok_status();
+  }
+  Result<std::string> fetch_blob(const std::string& digest) override {
+    std::lock_guard lock(mu);
+    auto it = blobs.find(digest);
+    if (it == blobs.end()) return make_error(ErrorCode::not_found, "no blob");
+    return it->second;
+  }
+  Status upload_blob(const std::string& digest, std::string content) override {
+    std::lock_guard lock(mu);
+    blobs[digest] = std::move(content);
+    return ok_status();
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Result<WorkReply>> work;
+  int polls = 0;
+  std::vector<WorkerRegistration> registrations;
+  std::vector<Heartbeat> heartbeats;
+  std::vector<std::int64_t> heartbeat_kills;
+  bool fence_on_start = false;
+  std::vector<std::int64_t> started;
+  std::vector<std::pair<std::int64_t, AttemptReport>> reports;
+  std::map<std::string, std::string> blobs;
+};
+
+}  // namespace drover::worker::testing
