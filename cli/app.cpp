@@ -39,11 +39,14 @@ int dispatch(const Invocation& inv, CommandContext& ctx, Runtime& rt) {
   if (c == "workers") return run_workers(ctx, inv.workers);
   if (c == "drain") return run_drain(ctx, inv.drain);
   if (c == "local") {
-    LocalEnvironment env{[&rt](const std::string& url) { return rt.connect(MasterConnection{url, {}, {}}); },
+    LocalEnvironment env{[&rt](const std::string& url) {
+                           return rt.connect(MasterConnection{url, {}, {}});
+                         },
                          rt.bin_dir, rt.hardware_threads, rt.running_as_root};
     return run_local(ctx, inv.local, env);
   }
-  return report_error(ctx, make_error(ErrorCode::invalid_argument, "unknown command \"" + c + "\""));
+  return report_error(ctx,
+                      make_error(ErrorCode::invalid_argument, "unknown command \"" + c + "\""));
 }
 
 }  // namespace
@@ -72,9 +75,14 @@ std::optional<int> parse_command_line(CLI::App& app, Invocation& invocation, int
 
 int run_invocation(const Invocation& inv, Runtime& rt) {
   auto api = rt.connect(MasterConnection{inv.global.master, inv.global.token, inv.global.ca});
-  CommandContext ctx{*api, rt.out, rt.err, rt.clock,
+  CommandContext ctx{*api,
+                     rt.out,
+                     rt.err,
+                     rt.clock,
                      inv.global.output == "json" ? OutputFormat::json : OutputFormat::table,
-                     rt.err_is_tty, rt.sleep, {}};
+                     rt.err_is_tty,
+                     rt.sleep,
+                     {}};
   return dispatch(inv, ctx, rt);
 }
 

@@ -2,13 +2,12 @@
 // The drover command line: global flags, one subcommand per file under
 // commands/, and the dispatch from a parsed Invocation to a command. Parsing
 // and running are separate so tests can parse argv without running anything.
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands/cancel.hpp"
 #include "cli/commands/drain.hpp"

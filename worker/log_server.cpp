@@ -1,9 +1,9 @@
 #include "worker/log_server.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <fstream>
-
-#include <fmt/format.h>
 
 namespace drover::worker {
 
@@ -13,7 +13,8 @@ Result<std::int64_t> parse_id(const std::string& text, const char* field) {
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || v < 0) {
-    return make_error(ErrorCode::invalid_argument, fmt::format("bad {} \"{}\"", field, text), field);
+    return make_error(ErrorCode::invalid_argument, fmt::format("bad {} \"{}\"", field, text),
+                      field);
   }
   return v;
 }
@@ -33,7 +34,8 @@ Result<http::Response> serve_log(const AttemptTable& table, const http::Request&
   if (!attempt) {
     return make_error(ErrorCode::not_found, fmt::format("attempt {} is not on this worker", *id));
   }
-  const auto& path = stream == "stdout" ? attempt->paths().stdout_file : attempt->paths().stderr_file;
+  const auto& path =
+      stream == "stdout" ? attempt->paths().stdout_file : attempt->paths().stderr_file;
   std::string chunk;
   std::uint64_t size = 0;
   std::ifstream in(path, std::ios::binary);

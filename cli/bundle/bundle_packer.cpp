@@ -1,9 +1,9 @@
 #include "cli/bundle/bundle_packer.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <system_error>
-
-#include <fmt/format.h>
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
@@ -15,9 +15,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Error input_error(std::size_t stage, std::size_t file, const Error& cause, const std::string& pattern) {
-  std::string message = cause.message.empty() ? fmt::format("no file matches \"{}\"", pattern)
-                                              : cause.message;
+Error input_error(std::size_t stage, std::size_t file, const Error& cause,
+                  const std::string& pattern) {
+  std::string message =
+      cause.message.empty() ? fmt::format("no file matches \"{}\"", pattern) : cause.message;
   return make_error(ErrorCode::invalid_spec, std::move(message),
                     fmt::format("stages[{}].inputs.files[{}]", stage, file));
 }
@@ -77,7 +78,8 @@ Result<std::vector<std::string>> list_bundle_files(const fs::path& dir) {
     if (!it->is_regular_file(type_ec)) continue;
     files.push_back(it->path().lexically_relative(dir).generic_string());
   }
-  if (ec) return make_error(ErrorCode::io, "cannot list " + dir.string() + ": " + ec.message(), "BUNDLE");
+  if (ec)
+    return make_error(ErrorCode::io, "cannot list " + dir.string() + ": " + ec.message(), "BUNDLE");
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -91,8 +93,8 @@ Result<nlohmann::json> expand_stage_inputs(const JobSpec& spec,
     for (std::size_t j = 0; j < stage.inputs.files.size(); ++j) {
       const std::string& pattern = stage.inputs.files[j];
       const bool absolute = !pattern.empty() && pattern.front() == '/';
-      auto matches = absolute ? expand_glob_on_disk(pattern)
-                              : expand_glob_in_list(pattern, bundle_files);
+      auto matches =
+          absolute ? expand_glob_on_disk(pattern) : expand_glob_in_list(pattern, bundle_files);
       if (!matches) return input_error(i, j, matches.error(), pattern);
       if (matches->empty()) return input_error(i, j, Error{}, pattern);
       if (absolute) stages[stage.name][pattern] = *matches;

@@ -8,11 +8,10 @@
 // here (SPEC §2) and travel in `.drover/inputs.json`:
 //   {"stages": {"<stage>": {"<pattern>": ["/abs/a", ...]}}}
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/base/result.hpp"
 #include "common/jobspec/job_spec.hpp"
@@ -22,8 +21,8 @@ namespace drover::cli {
 inline constexpr const char* kInputsManifestPath = ".drover/inputs.json";
 
 struct PackedBundle {
-  std::string archive;           // gzip'd tar to upload
-  std::optional<JobSpec> spec;   // parsed job.yaml (directory bundles only)
+  std::string archive;             // gzip'd tar to upload
+  std::optional<JobSpec> spec;     // parsed job.yaml (directory bundles only)
   nlohmann::json inputs_manifest;  // null when no absolute glob was expanded
 };
 
@@ -36,7 +35,7 @@ struct PackedBundle {
 // Checks relative globs against `bundle_files` and expands absolute ones on
 // disk. Returns the inputs manifest (null when there are no absolute globs);
 // a glob without match is invalid_spec naming `stages[i].inputs.files[j]`.
-[[nodiscard]] Result<nlohmann::json> expand_stage_inputs(const JobSpec& spec,
-                                                         const std::vector<std::string>& bundle_files);
+[[nodiscard]] Result<nlohmann::json> expand_stage_inputs(
+    const JobSpec& spec, const std::vector<std::string>& bundle_files);
 
 }  // namespace drover::cli

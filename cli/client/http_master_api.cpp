@@ -39,7 +39,8 @@ Result<T> decode(const std::string& body) {
   try {
     return nlohmann::json::parse(body).get<T>();
   } catch (const nlohmann::json::exception& e) {
-    return make_error(ErrorCode::internal, std::string("unexpected answer from master: ") + e.what());
+    return make_error(ErrorCode::internal,
+                      std::string("unexpected answer from master: ") + e.what());
   }
 }
 
@@ -58,7 +59,8 @@ HttpMasterApi::HttpMasterApi(const MasterConnection& connection)
 Result<http::Response> HttpMasterApi::send(std::string_view method, const std::string& target,
                                            std::string body, std::string content_type,
                                            Duration timeout) {
-  auto response = client_.request(method, target, std::move(body), std::move(content_type), timeout);
+  auto response =
+      client_.request(method, target, std::move(body), std::move(content_type), timeout);
   if (!response) return response.error();
   if (!response->ok()) return http::error_from_response(*response);
   return response;
@@ -141,7 +143,8 @@ Result<std::vector<WorkerInfo>> HttpMasterApi::list_workers() {
   try {
     return body->at("workers").get<std::vector<WorkerInfo>>();
   } catch (const nlohmann::json::exception& e) {
-    return make_error(ErrorCode::internal, std::string("unexpected answer from master: ") + e.what());
+    return make_error(ErrorCode::internal,
+                      std::string("unexpected answer from master: ") + e.what());
   }
 }
 

@@ -4,11 +4,10 @@
 // knows URLs, tests use a fake. Implementations return the master's error
 // (code, message, field) as an Error and transport failures as `unavailable`.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/base/result.hpp"
 #include "common/proto/job.hpp"
@@ -25,8 +24,8 @@ struct MasterConnection {
 };
 
 struct SubmitParams {
-  std::optional<std::string> name;        // overrides job.yaml's name
-  std::optional<std::int64_t> priority;   // overrides job.yaml's priority
+  std::optional<std::string> name;       // overrides job.yaml's name
+  std::optional<std::int64_t> priority;  // overrides job.yaml's priority
 };
 
 struct TaskFilter {
@@ -54,11 +53,13 @@ class MasterApi {
   virtual ~MasterApi() = default;
 
   // Uploads a gzip'd tar bundle; returns the created job.
-  [[nodiscard]] virtual Result<JobInfo> submit_job(std::string bundle, const SubmitParams& params) = 0;
+  [[nodiscard]] virtual Result<JobInfo> submit_job(std::string bundle,
+                                                   const SubmitParams& params) = 0;
   // One page of jobs, starting after the cursor `after` (empty: the first page).
   [[nodiscard]] virtual Result<JobList> list_jobs(const std::string& after) = 0;
   [[nodiscard]] virtual Result<JobInfo> get_job(const std::string& job) = 0;
-  [[nodiscard]] virtual Result<TaskList> list_tasks(const std::string& job, const TaskFilter& filter,
+  [[nodiscard]] virtual Result<TaskList> list_tasks(const std::string& job,
+                                                    const TaskFilter& filter,
                                                     const std::string& after) = 0;
   [[nodiscard]] virtual Result<LogChunk> read_logs(const LogQuery& query) = 0;
   // The committed output of a task as a gzip'd tar; not_found when none is committed.

@@ -3,7 +3,8 @@
 namespace drover::cli {
 
 CLI::App* add_cancel_command(CLI::App& app, CancelArgs& args) {
-  auto* cmd = app.add_subcommand("cancel", "Kill a job's running attempts and schedule nothing more");
+  auto* cmd =
+      app.add_subcommand("cancel", "Kill a job's running attempts and schedule nothing more");
   cmd->add_option("JOB", args.job, "Job id")->required();
   return cmd;
 }

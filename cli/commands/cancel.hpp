@@ -1,9 +1,8 @@
 #pragma once
 // drover cancel JOB: kills running attempts and schedules nothing more; prints
 // the job's state.
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "cli/commands/context.hpp"
 

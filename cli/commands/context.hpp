@@ -3,9 +3,8 @@
 // and time. Built by the composition root (main.cpp via app.cpp) or by tests;
 // commands never reach for globals, std::cout or the system clock.
 #include <functional>
-#include <ostream>
-
 #include <nlohmann/json.hpp>
+#include <ostream>
 
 #include "cli/client/master_api.hpp"
 #include "common/base/clock.hpp"
@@ -21,9 +20,9 @@ struct CommandContext {
   std::ostream& err;  // progress and messages
   const Clock& clock;
   OutputFormat format = OutputFormat::table;
-  bool err_is_tty = false;               // redraw progress in place
-  std::function<void(Duration)> sleep;   // blocks the caller; tests advance a ManualClock
-  std::function<bool()> interrupted;     // true once the user asked to stop (may be empty)
+  bool err_is_tty = false;              // redraw progress in place
+  std::function<void(Duration)> sleep;  // blocks the caller; tests advance a ManualClock
+  std::function<bool()> interrupted;    // true once the user asked to stop (may be empty)
 
   bool json() const { return format == OutputFormat::json; }
   bool stop_requested() const { return interrupted && interrupted(); }

@@ -1,9 +1,8 @@
 #pragma once
 // drover drain WORKER: stop new assignments to a worker and hand its tasks
 // back after drain_timeout (SPEC §4.8).
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "cli/commands/context.hpp"
 

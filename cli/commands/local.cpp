@@ -33,7 +33,10 @@ LocalOutcome run_job(CommandContext& ctx, PackedBundle bundle, const LocalArgs& 
   auto done = wait_for_job(ctx, submitted->id);
   if (!done) {
     outcome.interrupted = ctx.stop_requested();
-    if (outcome.interrupted) (void)ctx.api.cancel_job(submitted->id);
+    if (outcome.interrupted) {
+      ctx.err << "interrupted: cancelling job " << submitted->id << " and stopping\n" << std::flush;
+      (void)ctx.api.cancel_job(submitted->id);
+    }
     outcome.exit_code = outcome.interrupted ? kInterruptedExit : report_error(ctx, done.error());
     return outcome;
   }
@@ -74,8 +77,10 @@ int default_workers(const LocalArgs& args, const LocalEnvironment& env) {
 }  // namespace
 
 CLI::App* add_local_command(CLI::App& app, LocalArgs& args) {
-  auto* cmd = app.add_subcommand("local", "Run a job on a private master and workers on this machine");
-  cmd->add_option("BUNDLE", args.bundle, "Bundle directory with job.yaml, or a .tar.gz")->required();
+  auto* cmd =
+      app.add_subcommand("local", "Run a job on a private master and workers on this machine");
+  cmd->add_option("BUNDLE", args.bundle, "Bundle directory with job.yaml, or a .tar.gz")
+      ->required();
   cmd->add_option("--workers", args.workers, "Number of workers (default: one per core)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--to", args.to, "Where the last stage's outputs go (default: ./output)");
@@ -94,15 +99,19 @@ int run_local(CommandContext& ctx, const LocalArgs& args, const LocalEnvironment
                        cluster_ctx, env.connect);
   if (auto started = cluster.start(); !started) {
     const bool interrupted = signals.pending();
-    if (!interrupted) report_error(ctx, started.error());
     cluster.stop();
-    (void)drover::remove_all(*dir);
-    return interrupted ? kInterruptedExit : 1;
+    if (interrupted) {
+      (void)drover::remove_all(*dir);
+      return kInterruptedExit;
+    }
+    (void)report_error(ctx, started.error());
+    ctx.err << "logs kept in " << dir->string() << "\n" << std::flush;
+    return 1;
   }
   ctx.err << fmt::format("local cluster at {} with {} workers in {}\n", cluster.url(),
                          default_workers(args, env), dir->string());
-  CommandContext job_ctx{cluster.api(), ctx.out, ctx.err, ctx.clock, ctx.format,
-                         ctx.err_is_tty, ctx.sleep, cluster_ctx.interrupted};
+  CommandContext job_ctx{cluster.api(), ctx.out,        ctx.err,   ctx.clock,
+                         ctx.format,    ctx.err_is_tty, ctx.sleep, cluster_ctx.interrupted};
   LocalOutcome outcome = run_job(job_ctx, std::move(*bundle), args);
   print_outcome(ctx, outcome);
   cluster.stop();

@@ -3,10 +3,9 @@
 // machine. Starts a private master and N workers in a temporary directory,
 // runs the job, downloads the last stage's outputs, stops them. Exits like
 // `wait`; 1 when the cluster could not start.
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands/context.hpp"
 #include "cli/local/local_cluster.hpp"

@@ -2,11 +2,10 @@
 // drover logs JOB STAGE INDEX [--attempt N] [--stderr] [--follow]: writes an
 // attempt's log bytes to stdout; with --follow keeps polling until the attempt
 // has ended and no new bytes arrive.
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands/context.hpp"
 

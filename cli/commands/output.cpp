@@ -12,7 +12,8 @@ namespace fs = std::filesystem;
 namespace {
 
 Result<const StageInfo*> pick_stage(const JobInfo& job, const std::string& name) {
-  if (job.stages.empty()) return make_error(ErrorCode::not_found, "job " + job.id + " has no stages");
+  if (job.stages.empty())
+    return make_error(ErrorCode::not_found, "job " + job.id + " has no stages");
   if (name.empty()) return &job.stages.back();
   for (const auto& stage : job.stages) {
     if (stage.name == name) return &stage;

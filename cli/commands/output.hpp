@@ -2,10 +2,9 @@
 // drover output JOB [--stage S] --to DIR: downloads committed task outputs into
 // DIR/<stage>/<index>/ (default stage: the last in spec order). Tasks without
 // a committed output are reported; the exit code is then 1.
+#include <CLI/CLI.hpp>
 #include <filesystem>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands/context.hpp"
 
@@ -22,7 +21,7 @@ int run_output(CommandContext& ctx, const OutputArgs& args);
 
 struct OutputSummary {
   std::string stage;
-  std::filesystem::path dir;          // DIR/<stage>
+  std::filesystem::path dir;  // DIR/<stage>
   std::int64_t downloaded = 0;
   std::vector<std::int64_t> missing;  // task indexes without committed output
 };

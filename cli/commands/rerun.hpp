@@ -1,8 +1,7 @@
 #pragma once
 // drover rerun JOB [--failed-only]: submits the job again; prints the new id.
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "cli/commands/context.hpp"
 

@@ -1,8 +1,8 @@
 #include "cli/commands/status.hpp"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 
 #include "cli/render/format.hpp"
 #include "cli/render/table.hpp"
@@ -67,8 +67,8 @@ std::string render_job_detail(const JobInfo& job, TimePoint now) {
   text += fmt::format("tasks:      {} succeeded\n", tasks_cell(job.counts, job.task_count));
   text += fmt::format("submitted:  {} ago\n", format_age_since(job.submitted_at, now));
   if (job.finished_at > 0 && job.started_at > 0) {
-    text += fmt::format("ran:        {}\n",
-                        format_elapsed(Duration{job.finished_at - job.started_at}));
+    text +=
+        fmt::format("ran:        {}\n", format_elapsed(Duration{job.finished_at - job.started_at}));
   }
   if (!job.message.empty()) text += fmt::format("message:    {}\n", job.message);
   text += "\n" + render_stages_table(job) + render_failures_table(job);

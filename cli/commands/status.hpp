@@ -1,10 +1,9 @@
 #pragma once
 // drover status [JOB]: the jobs table, or one job's header, stages with task
 // counts by state, and failures.
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands/context.hpp"
 

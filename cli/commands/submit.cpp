@@ -10,7 +10,8 @@ namespace drover::cli {
 
 CLI::App* add_submit_command(CLI::App& app, SubmitArgs& args) {
   auto* cmd = app.add_subcommand("submit", "Upload a job bundle (directory or .tar.gz)");
-  cmd->add_option("BUNDLE", args.bundle, "Bundle directory with job.yaml, or a .tar.gz")->required();
+  cmd->add_option("BUNDLE", args.bundle, "Bundle directory with job.yaml, or a .tar.gz")
+      ->required();
   cmd->add_option("--name", args.name, "Job name (overrides job.yaml)");
   cmd->add_option("--priority", args.priority, "Priority; higher runs first");
   cmd->add_flag("--wait", args.wait, "Show live progress and exit like `drover wait`");

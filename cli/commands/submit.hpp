@@ -1,11 +1,10 @@
 #pragma once
 // drover submit BUNDLE [--name N] [--priority P] [--wait]: packs and uploads a
 // bundle; prints the job id as the only stdout line (-o json: the job).
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands/context.hpp"
 

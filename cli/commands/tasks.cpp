@@ -6,7 +6,8 @@
 namespace drover::cli {
 
 CLI::App* add_tasks_command(CLI::App& app, TasksArgs& args) {
-  auto* cmd = app.add_subcommand("tasks", "List a job's tasks with attempts, worker, duration, exit");
+  auto* cmd =
+      app.add_subcommand("tasks", "List a job's tasks with attempts, worker, duration, exit");
   cmd->add_option("JOB", args.job, "Job id")->required();
   cmd->add_option("--stage", args.stage, "Only tasks of this stage");
   cmd->add_option("--state", args.state, "Only tasks in this state")

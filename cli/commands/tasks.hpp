@@ -1,10 +1,9 @@
 #pragma once
 // drover tasks JOB [--stage S] [--state S]: tasks with their latest attempt's
 // worker, duration and exit.
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands/context.hpp"
 

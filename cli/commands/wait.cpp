@@ -19,9 +19,12 @@ CLI::App* add_wait_command(CLI::App& app, WaitArgs& args) {
 
 int job_exit_code(JobState state) {
   switch (state) {
-    case JobState::succeeded: return 0;
-    case JobState::partial: return 4;
-    default: return 1;
+    case JobState::succeeded:
+      return 0;
+    case JobState::partial:
+      return 4;
+    default:
+      return 1;
   }
 }
 

@@ -1,9 +1,8 @@
 #pragma once
 // drover wait JOB: live per-stage progress until the job ends; exits like the
 // job ended (0 succeeded, 4 partial, 1 failed or cancelled).
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "cli/commands/context.hpp"
 

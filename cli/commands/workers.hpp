@@ -1,10 +1,9 @@
 #pragma once
 // drover workers: id, address, state, slots used/total, running attempts and
 // last heartbeat age.
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "cli/commands/context.hpp"
 

@@ -1,12 +1,11 @@
 #include "cli/local/local_cluster.hpp"
 
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <deque>
 #include <fstream>
-
-#include <fmt/format.h>
 
 #include "common/fs/fs.hpp"
 #include "common/proc/process.hpp"
@@ -65,7 +64,8 @@ std::string tail_of_file(const fs::path& path, std::size_t lines) {
   return text;
 }
 
-LocalCluster::LocalCluster(LocalClusterOptions options, CommandContext& ctx, MasterConnector connect)
+LocalCluster::LocalCluster(LocalClusterOptions options, CommandContext& ctx,
+                           MasterConnector connect)
     : options_(std::move(options)), ctx_(ctx), connect_(std::move(connect)) {}
 
 LocalCluster::~LocalCluster() { stop(); }
@@ -104,7 +104,7 @@ Result<pid_t> LocalCluster::spawn(std::vector<std::string> argv, const fs::path&
   spawn_options.argv = std::move(argv);
   spawn_options.stderr_path = log;
   spawn_options.stdout_path = "/dev/null";  // results would mix with ours; they log to stderr
-  spawn_options.new_process_group = true;  // the terminal's Ctrl-C is ours to handle
+  spawn_options.new_process_group = true;   // the terminal's Ctrl-C is ours to handle
   return spawn_process(spawn_options);
 }
 
@@ -118,8 +118,9 @@ bool LocalCluster::past(SteadyTime deadline) const { return ctx_.clock.steady_no
 
 Status LocalCluster::start_master() {
   const fs::path data = options_.dir / "master";
-  auto pid = spawn({program("drover-master"), "--listen", "127.0.0.1:0", "--data-dir", data.string()},
-                   options_.dir / "master.log");
+  auto pid =
+      spawn({program("drover-master"), "--listen", "127.0.0.1:0", "--data-dir", data.string()},
+            options_.dir / "master.log");
   if (!pid) return pid.error();
   master_pid_ = *pid;
   return ok_status();
@@ -138,9 +139,9 @@ Result<std::string> LocalCluster::wait_master_address() {
       return with_log_tail(make_error(ErrorCode::unavailable, "drover-master " + *how), log);
     }
     if (past(deadline)) {
-      return with_log_tail(make_error(ErrorCode::unavailable,
-                                      "drover-master did not write " + addr_file.string()),
-                           log);
+      return with_log_tail(
+          make_error(ErrorCode::unavailable, "drover-master did not write " + addr_file.string()),
+          log);
     }
     if (ctx_.stop_requested()) return make_error(ErrorCode::internal, "interrupted");
     ctx_.sleep(kStartPoll);
@@ -153,10 +154,10 @@ Status LocalCluster::wait_master_ready() {
     auto ready = api_->check_ready();
     if (ready) return ok_status();
     if (past(deadline)) {
-      return with_log_tail(make_error(ErrorCode::unavailable,
-                                      "drover-master at " + url_ + " not ready: " +
-                                          ready.error().describe()),
-                           options_.dir / "master.log");
+      return with_log_tail(
+          make_error(ErrorCode::unavailable,
+                     "drover-master at " + url_ + " not ready: " + ready.error().describe()),
+          options_.dir / "master.log");
     }
     if (ctx_.stop_requested()) return make_error(ErrorCode::internal, "interrupted");
     ctx_.sleep(kStartPoll);
@@ -166,9 +167,17 @@ Status LocalCluster::wait_master_ready() {
 Status LocalCluster::start_workers() {
   for (int i = 0; i < options_.workers; ++i) {
     const fs::path work = options_.dir / fmt::format("worker-{}", i);
-    std::vector<std::string> argv{program("drover-worker"), "--master", url_, "--listen",
-                                  "127.0.0.1:0", "--id", worker_id(i), "--work-dir",
-                                  work.string(), "--cpus", "1"};
+    std::vector<std::string> argv{program("drover-worker"),
+                                  "--master",
+                                  url_,
+                                  "--listen",
+                                  "127.0.0.1:0",
+                                  "--id",
+                                  worker_id(i),
+                                  "--work-dir",
+                                  work.string(),
+                                  "--cpus",
+                                  "1"};
     if (options_.allow_root) {
       argv.push_back("--allow-root");
       argv.push_back("true");
@@ -198,8 +207,9 @@ Status LocalCluster::wait_workers_alive() {
     }
     if (past(deadline)) {
       const std::string index = missing.substr(missing.find('-') + 1);
-      return with_log_tail(make_error(ErrorCode::unavailable, "worker " + missing + " did not register"),
-                           options_.dir / ("worker-" + index + ".log"));
+      return with_log_tail(
+          make_error(ErrorCode::unavailable, "worker " + missing + " did not register"),
+          options_.dir / ("worker-" + index + ".log"));
     }
     if (ctx_.stop_requested()) return make_error(ErrorCode::internal, "interrupted");
     ctx_.sleep(kStartPoll);

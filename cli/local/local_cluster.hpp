@@ -30,7 +30,7 @@ struct LocalClusterOptions {
   std::filesystem::path dir;      // T
   std::filesystem::path bin_dir;  // drover-master/-worker are looked for here, then in PATH
   int workers = 1;
-  bool allow_root = false;        // pass --allow-root true to workers (we run as root)
+  bool allow_root = false;  // pass --allow-root true to workers (we run as root)
   Duration start_timeout = std::chrono::seconds(10);
 };
 
@@ -53,7 +53,8 @@ class LocalCluster {
   [[nodiscard]] Status wait_master_ready();
   [[nodiscard]] Status start_workers();
   [[nodiscard]] Status wait_workers_alive();
-  [[nodiscard]] Result<pid_t> spawn(std::vector<std::string> argv, const std::filesystem::path& log);
+  [[nodiscard]] Result<pid_t> spawn(std::vector<std::string> argv,
+                                    const std::filesystem::path& log);
   std::string program(const std::string& name) const;
   Error with_log_tail(const Error& error, const std::filesystem::path& log) const;
   bool past(std::chrono::steady_clock::time_point deadline) const;

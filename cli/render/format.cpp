@@ -1,8 +1,8 @@
 #include "cli/render/format.hpp"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 
 #include "common/proto/assignment.hpp"
 
@@ -64,8 +64,8 @@ std::string attempt_exit(const AttemptInfo& attempt) {
     base = std::to_string(attempt.exit_code);
   }
   const std::string& reason = attempt.reason;
-  const bool informative = !reason.empty() && reason != FailureReason::exit_code &&
-                           reason != FailureReason::signal;
+  const bool informative =
+      !reason.empty() && reason != FailureReason::exit_code && reason != FailureReason::signal;
   if (!informative || !is_terminal(attempt.state)) return base;
   return base == "-" ? reason : base + " (" + reason + ")";
 }

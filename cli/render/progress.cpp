@@ -1,8 +1,8 @@
 #include "cli/render/progress.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "cli/render/format.hpp"
 

@@ -44,7 +44,7 @@ class ProgressDisplay {
   std::ostream& err_;
   bool tty_;
   const Clock& clock_;
-  std::size_t drawn_lines_ = 0;  // TTY: lines of the block currently on screen
+  std::size_t drawn_lines_ = 0;               // TTY: lines of the block currently on screen
   std::map<std::string, std::string> shown_;  // stage -> line last printed
   std::map<std::string, std::chrono::steady_clock::time_point> shown_at_;
 };

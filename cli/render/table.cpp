@@ -6,7 +6,8 @@ namespace drover::cli {
 
 namespace {
 
-std::string render_line(const std::vector<std::string>& cells, const std::vector<std::size_t>& widths) {
+std::string render_line(const std::vector<std::string>& cells,
+                        const std::vector<std::size_t>& widths) {
   std::string line;
   for (std::size_t i = 0; i < widths.size(); ++i) {
     const std::string& cell = i < cells.size() ? cells[i] : std::string{};

@@ -235,7 +235,8 @@ Status write_plan(const PackPlan& plan, Sink& sink) {
   WriterPtr a(archive_write_new(), &archive_write_free);
   if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
       archive_write_add_filter_gzip(a.get()) != ARCHIVE_OK ||
-      archive_write_set_options(a.get(), "gzip:!timestamp") != ARCHIVE_OK) {
+      archive_write_set_options(a.get(), "gzip:!timestamp") != ARCHIVE_OK ||
+      archive_write_set_bytes_in_last_block(a.get(), 1) != ARCHIVE_OK) {  // no 10 KiB padding
     return writer_error(a.get(), "cannot set up the archive writer");
   }
   if (archive_write_open(a.get(), &sink, nullptr, sink_write, nullptr) != ARCHIVE_OK) {

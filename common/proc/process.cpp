@@ -1,6 +1,7 @@
 #include "common/proc/process.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -12,8 +13,6 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
-
-#include <fmt/format.h>
 
 extern char** environ;
 
@@ -45,13 +44,13 @@ Status add_file_actions(const SpawnOptions& options, posix_spawn_file_actions_t*
   }
   // Opened before the chdir action, so relative paths are the parent's.
   if (!options.stdout_path.empty()) {
-    int rc = posix_spawn_file_actions_addopen(actions, STDOUT_FILENO,
-                                              options.stdout_path.c_str(), kOutFlags, 0644);
+    int rc = posix_spawn_file_actions_addopen(actions, STDOUT_FILENO, options.stdout_path.c_str(),
+                                              kOutFlags, 0644);
     if (rc != 0) return errno_error("spawn: stdout", rc);
   }
   if (!options.stderr_path.empty()) {
-    int rc = posix_spawn_file_actions_addopen(actions, STDERR_FILENO,
-                                              options.stderr_path.c_str(), kOutFlags, 0644);
+    int rc = posix_spawn_file_actions_addopen(actions, STDERR_FILENO, options.stderr_path.c_str(),
+                                              kOutFlags, 0644);
     if (rc != 0) return errno_error("spawn: stderr", rc);
   }
   if (!options.cwd.empty()) {
@@ -171,9 +170,8 @@ Result<pid_t> spawn_process(const SpawnOptions& options) {
 
   pid_t pid = 0;
   const bool search_path = options.argv[0].find('/') == std::string::npos;
-  int rc = search_path
-               ? posix_spawnp(&pid, argv[0], &actions.actions, &attr.attr, argv.data(), env)
-               : posix_spawn(&pid, argv[0], &actions.actions, &attr.attr, argv.data(), env);
+  int rc = search_path ? posix_spawnp(&pid, argv[0], &actions.actions, &attr.attr, argv.data(), env)
+                       : posix_spawn(&pid, argv[0], &actions.actions, &attr.attr, argv.data(), env);
   if (rc != 0) return errno_error(fmt::format("spawn {}", options.argv[0]), rc);
   return pid;
 }

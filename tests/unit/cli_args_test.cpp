@@ -1,6 +1,5 @@
-#include <sstream>
-
 #include <catch2/catch.hpp>
+#include <sstream>
 
 #include "cli/app.hpp"
 
@@ -32,8 +31,8 @@ Parsed parse(std::vector<std::string> args) {
 }  // namespace
 
 TEST_CASE("cli global flags", "[cli][args]") {
-  auto p = parse({"--master", "http://m:1", "--token", "t0k", "--ca", "ca.pem", "-o", "json",
-                  "workers"});
+  auto p = parse(
+      {"--master", "http://m:1", "--token", "t0k", "--ca", "ca.pem", "-o", "json", "workers"});
   REQUIRE_FALSE(p.exit);
   CHECK(p.inv.command == "workers");
   CHECK(p.inv.global.master == "http://m:1");

@@ -1,6 +1,5 @@
-#include <fstream>
-
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "cli/commands/cancel.hpp"
 #include "cli/commands/logs.hpp"
@@ -131,10 +130,9 @@ TEST_CASE("cli tasks follows pagination and renders", "[cli][tasks]") {
 
 TEST_CASE("cli logs --follow reads until the attempt ended and nothing is new", "[cli][logs]") {
   FakeCommandEnv env;
-  env.api.log_answers = {chunk("hello ", AttemptState::running, 2),
-                         chunk("", AttemptState::running, 2),
-                         chunk("world\n", AttemptState::succeeded, 2),
-                         chunk("", AttemptState::succeeded, 2)};
+  env.api.log_answers = {
+      chunk("hello ", AttemptState::running, 2), chunk("", AttemptState::running, 2),
+      chunk("world\n", AttemptState::succeeded, 2), chunk("", AttemptState::succeeded, 2)};
   LogsArgs args;
   args.job = "j1";
   args.stage = "count";

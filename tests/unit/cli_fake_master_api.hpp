@@ -16,8 +16,8 @@ class FakeMasterApi final : public MasterApi {
  public:
   // get_job answers from this queue; the last answer repeats.
   std::deque<Result<JobInfo>> job_answers;
-  std::vector<Result<JobList>> job_pages;   // list_jobs answers, in order
-  std::vector<Result<TaskList>> task_pages; // list_tasks answers, in order
+  std::vector<Result<JobList>> job_pages;    // list_jobs answers, in order
+  std::vector<Result<TaskList>> task_pages;  // list_tasks answers, in order
   std::deque<Result<LogChunk>> log_answers;
   std::map<std::int64_t, Result<std::string>> outputs;  // by task index; absent = 404
   Result<std::vector<WorkerInfo>> workers = std::vector<WorkerInfo>{};
@@ -82,7 +82,12 @@ struct FakeCommandEnv {
   std::ostringstream err;
   ManualClock clock;
   int sleeps = 0;
-  CommandContext ctx{api, out, err, clock, OutputFormat::table, false,
+  CommandContext ctx{api,
+                     out,
+                     err,
+                     clock,
+                     OutputFormat::table,
+                     false,
                      [this](Duration d) {
                        ++sleeps;
                        clock.advance(d);

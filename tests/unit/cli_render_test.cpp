@@ -1,6 +1,5 @@
-#include <sstream>
-
 #include <catch2/catch.hpp>
+#include <sstream>
 
 #include "cli/commands/status.hpp"
 #include "cli/commands/tasks.hpp"
@@ -15,7 +14,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-StageInfo make_stage(std::string name, std::int64_t total, std::map<std::string, std::int64_t> counts) {
+StageInfo make_stage(std::string name, std::int64_t total,
+                     std::map<std::string, std::int64_t> counts) {
   StageInfo stage;
   stage.name = std::move(name);
   stage.task_count = total;
@@ -97,7 +97,8 @@ TEST_CASE("cli progress line per stage", "[cli][render]") {
   CHECK(lines[1] == "merge     0/4 succeeded  0 running  0 failed");
 }
 
-TEST_CASE("cli progress without a TTY prints changed lines at most once a second", "[cli][render]") {
+TEST_CASE("cli progress without a TTY prints changed lines at most once a second",
+          "[cli][render]") {
   std::ostringstream err;
   ManualClock clock;
   ProgressDisplay display(err, false, clock);

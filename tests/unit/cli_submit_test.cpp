@@ -1,6 +1,5 @@
-#include <fstream>
-
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "cli/bundle/bundle_packer.hpp"
 #include "cli/commands/submit.hpp"
@@ -18,7 +17,10 @@ namespace {
 // A temporary directory removed at the end of the test.
 struct TempDir {
   fs::path path = make_temp_dir("drover-cli-test-").value();
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
 };
 
 void write(const fs::path& path, const std::string& content) {
@@ -32,7 +34,8 @@ std::string job_yaml(const std::string& files) {
          "  - name: count\n"
          "    command: [\"cat\", \"{input}\"]\n"
          "    inputs:\n"
-         "      files: " + files + "\n";
+         "      files: " +
+         files + "\n";
 }
 
 }  // namespace
@@ -49,16 +52,17 @@ TEST_CASE("cli submit packs absolute globs into .drover/inputs.json", "[cli][sub
   auto packed = pack_bundle(bundle.path);
   REQUIRE(packed.ok());
   REQUIRE(packed->spec);
-  const nlohmann::json expected{
-      {"stages",
-       {{"count",
-         {{abs_glob,
-           {(shared.path / "logs" / "a.log").string(), (shared.path / "logs" / "b.log").string()}}}}}}};
+  const nlohmann::json expected{{"stages",
+                                 {{"count",
+                                   {{abs_glob,
+                                     {(shared.path / "logs" / "a.log").string(),
+                                      (shared.path / "logs" / "b.log").string()}}}}}}};
   CHECK(packed->inputs_manifest == expected);
 
   auto listing = list_archive(packed->archive);
   REQUIRE(listing.ok());
-  CHECK(listing->files == std::vector<std::string>{".drover/inputs.json", "data/one.txt", "job.yaml"});
+  CHECK(listing->files ==
+        std::vector<std::string>{".drover/inputs.json", "data/one.txt", "job.yaml"});
   auto manifest = read_archive_member(packed->archive, kInputsManifestPath);
   REQUIRE(manifest.ok());
   CHECK(nlohmann::json::parse(*manifest) == expected);

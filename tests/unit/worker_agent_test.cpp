@@ -5,10 +5,10 @@
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
-#include "support/support.hpp"
+#include "tests/support/support.hpp"
+#include "tests/unit/worker_fake_master.hpp"
 #include "worker/agent/agent.hpp"
 #include "worker/executor/process_executor.hpp"
-#include "worker_fake_master.hpp"
 
 using namespace drover;
 using namespace drover::worker;
@@ -73,17 +73,19 @@ TEST_CASE_METHOD(AgentFixture, "agent registers, runs work, applies kills and sh
   agent.start();
 
   // 404 on the poll -> registered again; both attempts run and report progress.
-  REQUIRE(test::wait_until([&] {
-    std::lock_guard lock(master.mu);
-    if (master.registrations.size() < 2 || master.started.size() < 2) return false;
-    for (const auto& hb : master.heartbeats) {
-      if (hb.running.size() == 2 && hb.running[0].progress == 0.5 &&
-          hb.running[1].progress == 0.5) {
-        return true;
-      }
-    }
-    return false;
-  }, 10s));
+  REQUIRE(test::wait_until(
+      [&] {
+        std::lock_guard lock(master.mu);
+        if (master.registrations.size() < 2 || master.started.size() < 2) return false;
+        for (const auto& hb : master.heartbeats) {
+          if (hb.running.size() == 2 && hb.running[0].progress == 0.5 &&
+              hb.running[1].progress == 0.5) {
+            return true;
+          }
+        }
+        return false;
+      },
+      10s));
   {
     std::lock_guard lock(master.mu);
     CHECK(master.registrations[0].id == "w1");
@@ -106,15 +108,19 @@ TEST_CASE_METHOD(AgentFixture, "agent re-registers with its running attempts", "
   Agent agent(options, master, runner, table, stop);
   master.push_work(WorkReply{{sleeper(5)}, {}});
   agent.start();
-  REQUIRE(test::wait_until([&] {
-    std::lock_guard lock(master.mu);
-    return !master.started.empty();
-  }, 10s));
+  REQUIRE(test::wait_until(
+      [&] {
+        std::lock_guard lock(master.mu);
+        return !master.started.empty();
+      },
+      10s));
   master.push_work(make_error(ErrorCode::unavailable, "connection reset"));
-  REQUIRE(test::wait_until([&] {
-    std::lock_guard lock(master.mu);
-    return master.registrations.size() >= 2;
-  }, 10s));
+  REQUIRE(test::wait_until(
+      [&] {
+        std::lock_guard lock(master.mu);
+        return master.registrations.size() >= 2;
+      },
+      10s));
   {
     std::lock_guard lock(master.mu);
     CHECK(master.registrations.back().running == std::vector<std::int64_t>{5});

@@ -6,11 +6,11 @@
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
-#include "support/support.hpp"
+#include "tests/support/support.hpp"
+#include "tests/unit/worker_fake_master.hpp"
 #include "worker/agent/attempt_runner.hpp"
 #include "worker/executor/process_executor.hpp"
 #include "worker/log_server.hpp"
-#include "worker_fake_master.hpp"
 
 using namespace drover;
 using namespace drover::worker;
@@ -145,10 +145,12 @@ TEST_CASE_METHOD(Fixture, "a kill request ends the attempt as killed", "[worker]
   REQUIRE(attempt);
   CHECK_FALSE(runner.admit(a));  // duplicates are refused
   std::thread t([&] { runner.run(a, attempt); });
-  REQUIRE(test::wait_until([&] {
-    std::lock_guard lock(master.mu);
-    return !master.started.empty();
-  }, 10s));
+  REQUIRE(test::wait_until(
+      [&] {
+        std::lock_guard lock(master.mu);
+        return !master.started.empty();
+      },
+      10s));
   CHECK(table.kill({8, 999}, "killed by the master") == 1);
   t.join();
   REQUIRE(master.reports.size() == 1);

@@ -7,7 +7,7 @@
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
-#include "support/support.hpp"
+#include "tests/support/support.hpp"
 #include "worker/sandbox/attempt_sandbox.hpp"
 #include "worker/sandbox/blob_cache.hpp"
 
@@ -92,9 +92,8 @@ TEST_CASE("attempt sandbox copies the bundle and stages upstream outputs", "[wor
   const std::string output = pack_directory(src.path / "out1").value();
   std::map<std::string, std::string> blobs = {{sha256_hex(bundle), bundle},
                                               {sha256_hex(output), output}};
-  BlobCache cache(work.path, [&](const std::string& d) -> Result<std::string> {
-    return blobs.at(d);
-  });
+  BlobCache cache(work.path,
+                  [&](const std::string& d) -> Result<std::string> { return blobs.at(d); });
   auto paths = AttemptPaths::under(work.path, 9);
   REQUIRE(create_attempt_dirs(paths, cache.bundle(sha256_hex(bundle)).value()).ok());
   REQUIRE(stage_upstream(paths, {{"count", 4, sha256_hex(output)}}, cache).ok());

@@ -1,10 +1,11 @@
+#include "worker/config/worker_config.hpp"
+
 #include <signal.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "support/support.hpp"
-#include "worker/config/worker_config.hpp"
+#include "tests/support/support.hpp"
 
 using namespace drover;
 using namespace drover::worker;

@@ -7,7 +7,7 @@
 #include "common/base/clock.hpp"
 #include "common/fs/fs.hpp"
 #include "common/proc/process.hpp"
-#include "support/support.hpp"
+#include "tests/support/support.hpp"
 #include "worker/executor/process_executor.hpp"
 
 using namespace drover;
@@ -143,9 +143,9 @@ TEST_CASE_METHOD(Fixture, "executor reports spawn failures", "[worker][executor]
 }
 
 TEST_CASE("setpriv prefix names the user", "[worker][executor]") {
-  CHECK(setpriv_prefix(1001, 1002) ==
-        std::vector<std::string>{"/usr/bin/setpriv", "--reuid=1001", "--regid=1002",
-                                 "--init-groups", "--"});
+  CHECK(setpriv_prefix(1001, 1002) == std::vector<std::string>{"/usr/bin/setpriv", "--reuid=1001",
+                                                               "--regid=1002", "--init-groups",
+                                                               "--"});
 }
 
 TEST_CASE("wait_process times out and terminate_process kills", "[worker][process]") {

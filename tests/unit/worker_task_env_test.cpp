@@ -17,8 +17,9 @@ Assignment sample() {
   a.attempt = 2;
   a.input_kind = "file";
   a.input = "data/a.txt";
-  a.command = {"python3", "count.py", "{input}", "--out={output}/{stage}-{index}-of-{count}",
-               "{job}", "{attempt}", "{input_dir}", "{checkpoint}", "{unknown}"};
+  a.command = {"python3",  "count.py",  "{input}",     "--out={output}/{stage}-{index}-of-{count}",
+               "{job}",    "{attempt}", "{input_dir}", "{checkpoint}",
+               "{unknown}"};
   a.env = {{"LC_ALL", "C"}, {"LANG", "en_US.UTF-8"}, {"DROVER_STAGE", "spoofed"}};
   return a;
 }
@@ -48,11 +49,10 @@ TEST_CASE("task environment has the SPEC variables with absolute paths", "[worke
 TEST_CASE("task argv has placeholders expanded", "[worker][env]") {
   auto paths = AttemptPaths::under("/w", 42);
   TaskLaunch l = build_task_launch(sample(), paths, "/bin");
-  CHECK(l.argv == std::vector<std::string>{"python3", "count.py",
-                                           "/w/attempts/42/sandbox/data/a.txt",
-                                           "--out=/w/attempts/42/output/count-3-of-10", "j-7", "2",
-                                           "/w/attempts/42/input", "/w/attempts/42/checkpoint",
-                                           "{unknown}"});
+  CHECK(l.argv ==
+        std::vector<std::string>{"python3", "count.py", "/w/attempts/42/sandbox/data/a.txt",
+                                 "--out=/w/attempts/42/output/count-3-of-10", "j-7", "2",
+                                 "/w/attempts/42/input", "/w/attempts/42/checkpoint", "{unknown}"});
 }
 
 TEST_CASE("DROVER_INPUT follows the input kind", "[worker][env]") {

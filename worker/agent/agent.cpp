@@ -129,7 +129,8 @@ void Agent::launch(const Assignment& assignment) {
 void Agent::heartbeat_loop() {
   {
     std::unique_lock lock(mu_);
-    while (generation_ == 0 && !stop_.stopping()) cv_.wait_for(lock, std::chrono::milliseconds(200));
+    while (generation_ == 0 && !stop_.stopping())
+      cv_.wait_for(lock, std::chrono::milliseconds(200));
   }
   std::uint64_t registered = generation();
   for (;;) {

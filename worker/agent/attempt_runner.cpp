@@ -1,9 +1,8 @@
 #include "worker/agent/attempt_runner.hpp"
 
-#include <string.h>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <string.h>
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
@@ -54,8 +53,8 @@ std::string describe_signal(int signal) {
 }
 
 std::shared_ptr<RunningAttempt> AttemptRunner::admit(const Assignment& a) {
-  auto attempt =
-      std::make_shared<RunningAttempt>(a.attempt_id, AttemptPaths::under(options_.work_dir, a.attempt_id));
+  auto attempt = std::make_shared<RunningAttempt>(
+      a.attempt_id, AttemptPaths::under(options_.work_dir, a.attempt_id));
   if (!deps_.table.add(attempt)) return nullptr;
   return attempt;
 }
@@ -74,8 +73,8 @@ void AttemptRunner::run(const Assignment& a, const std::shared_ptr<RunningAttemp
   deps_.table.remove(a.attempt_id);
   Status removed = drover::remove_all(attempt->paths().root);
   if (!removed.ok()) {
-    spdlog::warn("attempt {}: cannot remove {}: {}", a.attempt_id,
-                 attempt->paths().root.string(), removed.error().describe());
+    spdlog::warn("attempt {}: cannot remove {}: {}", a.attempt_id, attempt->paths().root.string(),
+                 removed.error().describe());
   }
 }
 
@@ -106,8 +105,8 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
   }
 
   TaskLaunch launch = build_task_launch(a, paths, options_.task_path);
-  ExecSpec spec{launch.argv, launch.env, paths.sandbox, paths.stdout_file, paths.stderr_file,
-                Duration{a.timeout_ms}};
+  ExecSpec spec{launch.argv,       launch.env,        paths.sandbox,
+                paths.stdout_file, paths.stderr_file, Duration{a.timeout_ms}};
   auto execution = deps_.executor.start(spec);
   if (!execution.ok()) return stamp(drover_error("spawn failed", execution.error()), prepared_from);
   const TimePoint started = deps_.clock.now();

@@ -26,7 +26,7 @@ namespace drover::worker {
 
 struct RunnerOptions {
   std::filesystem::path work_dir;
-  std::optional<TaskUser> task_user;  // set when tasks run as another user
+  std::optional<TaskUser> task_user;                       // set when tasks run as another user
   std::string task_path = "/usr/local/bin:/usr/bin:/bin";  // PATH given to tasks
   // After shutdown began, stop retrying an unreachable master after this long.
   Duration report_deadline_after_stop = std::chrono::seconds(10);

@@ -23,7 +23,8 @@ Result<T> parse_json(const nlohmann::json& j, const char* what) {
   try {
     return j.get<T>();
   } catch (const std::exception& e) {
-    return make_error(ErrorCode::unavailable, fmt::format("bad {} from master: {}", what, e.what()));
+    return make_error(ErrorCode::unavailable,
+                      fmt::format("bad {} from master: {}", what, e.what()));
   }
 }
 
@@ -136,8 +137,8 @@ Result<std::string> HttpMasterApi::fetch_blob(const std::string& digest) {
 }
 
 Status HttpMasterApi::upload_blob(const std::string& digest, std::string content) {
-  auto response = send("PUT", "/internal/v1/blobs/" + digest, content, "application/gzip",
-                       kBlobTimeout);
+  auto response =
+      send("PUT", "/internal/v1/blobs/" + digest, content, "application/gzip", kBlobTimeout);
   if (!response.ok()) return response.error();
   if (!response->ok()) return status_error(*response);
   return ok_status();

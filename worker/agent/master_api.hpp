@@ -20,7 +20,7 @@
 namespace drover::http {
 class Client;
 struct Response;
-}
+}  // namespace drover::http
 
 namespace drover::worker {
 
@@ -29,7 +29,8 @@ class MasterApi {
   virtual ~MasterApi() = default;
   [[nodiscard]] virtual Result<RegistrationReply> register_worker(const WorkerRegistration& r) = 0;
   // Long poll: returns when there is work or after about `wait`.
-  [[nodiscard]] virtual Result<WorkReply> poll_work(const std::string& worker_id, Duration wait) = 0;
+  [[nodiscard]] virtual Result<WorkReply> poll_work(const std::string& worker_id,
+                                                    Duration wait) = 0;
   [[nodiscard]] virtual Result<HeartbeatReply> heartbeat(const std::string& worker_id,
                                                          const Heartbeat& heartbeat) = 0;
   [[nodiscard]] virtual Status attempt_started(std::int64_t attempt_id, TimePoint started_at) = 0;

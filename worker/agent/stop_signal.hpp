@@ -48,7 +48,8 @@ class Backoff {
   // The next delay: the current step scaled by a random factor in [0.5, 1.0].
   Duration next() {
     std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    auto d = Duration(static_cast<Duration::rep>(static_cast<double>(next_.count()) * jitter(rng_)));
+    auto d =
+        Duration(static_cast<Duration::rep>(static_cast<double>(next_.count()) * jitter(rng_)));
     next_ = std::min(max_, next_ * 2);
     return d;
   }

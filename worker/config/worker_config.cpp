@@ -1,12 +1,11 @@
 #include "worker/config/worker_config.hpp"
 
+#include <fmt/format.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "common/fs/fs.hpp"
 
@@ -38,8 +37,8 @@ Status check_listen(const std::string& listen) {
             listen.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
             std::stoul(listen.substr(colon + 1, 6)) <= 65535;
   if (!ok) {
-    return make_error(ErrorCode::invalid_argument,
-                      fmt::format("\"{}\" is not host:port", listen), "listen");
+    return make_error(ErrorCode::invalid_argument, fmt::format("\"{}\" is not host:port", listen),
+                      "listen");
   }
   return ok_status();
 }

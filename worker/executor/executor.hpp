@@ -17,7 +17,7 @@
 namespace drover::worker {
 
 struct ExecSpec {
-  std::vector<std::string> argv;  // placeholders already expanded
+  std::vector<std::string> argv;           // placeholders already expanded
   std::map<std::string, std::string> env;  // the whole environment
   std::filesystem::path cwd;
   std::filesystem::path stdout_path;

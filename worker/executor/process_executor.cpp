@@ -1,7 +1,9 @@
 #include "worker/executor/process_executor.hpp"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -10,9 +12,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 namespace drover::worker {
 namespace {

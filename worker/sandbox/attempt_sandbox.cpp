@@ -1,12 +1,11 @@
 #include "worker/sandbox/attempt_sandbox.hpp"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
@@ -70,7 +69,8 @@ Status stage_upstream(const AttemptPaths& paths, const std::vector<UpstreamOutpu
                       BlobCache& cache) {
   for (const auto& up : upstream) {
     if (!safe_segment(up.stage)) {
-      return make_error(ErrorCode::invalid_argument, fmt::format("bad upstream stage \"{}\"", up.stage));
+      return make_error(ErrorCode::invalid_argument,
+                        fmt::format("bad upstream stage \"{}\"", up.stage));
     }
     auto blob = cache.blob(up.digest);
     if (!blob.ok()) return blob.error();

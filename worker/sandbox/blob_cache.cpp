@@ -82,15 +82,15 @@ Result<fs::path> BlobCache::produce_bundle(const std::string& digest) {
   Status unpacked = unpack_archive(*bytes, *tmp);
   if (!unpacked.ok()) {
     (void)drover::remove_all(*tmp);
-    return make_error(unpacked.error().code,
-                      fmt::format("unpack of bundle {} failed: {}", digest,
-                                  unpacked.error().describe()));
+    return make_error(unpacked.error().code, fmt::format("unpack of bundle {} failed: {}", digest,
+                                                         unpacked.error().describe()));
   }
   fs::rename(*tmp, dir, ec);
   if (ec) {
     (void)drover::remove_all(*tmp);
     if (fs::is_directory(dir, ec)) return dir;  // another worker process won the race
-    return make_error(ErrorCode::io, fmt::format("cannot store bundle {}: {}", digest, ec.message()));
+    return make_error(ErrorCode::io,
+                      fmt::format("cannot store bundle {}: {}", digest, ec.message()));
   }
   spdlog::info("bundle {} cached", digest);
   return dir;
@@ -105,8 +105,8 @@ Result<fs::path> BlobCache::produce_blob(const std::string& digest) {
   if (!bytes.ok()) return bytes.error();
   Status written = write_file_atomic(file, *bytes);
   if (!written.ok()) {
-    return make_error(ErrorCode::io, fmt::format("cannot store blob {}: {}", digest,
-                                                 written.error().describe()));
+    return make_error(ErrorCode::io,
+                      fmt::format("cannot store blob {}: {}", digest, written.error().describe()));
   }
   return file;
 }
