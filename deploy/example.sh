@@ -10,7 +10,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
 sh examples/wordcount/generate.sh "${FILES:-16}" "${MB:-2}"
 out=$(mktemp -d)
-"$build/cli/drover" local examples/wordcount --to "$out"
+"$build/bin/drover" local examples/wordcount --to "$out"
 echo "top words (count word):"
 cat "$out/merge/0/top"
 rm -rf "$out"

@@ -43,13 +43,13 @@ class Cluster:
     def __init__(self, build, root, workers):
         self.procs = []
         data = os.path.join(root, "master")
-        self.spawn([f"{build}/master/drover-master", "--listen", "127.0.0.1:0", "--data-dir", data],
+        self.spawn([f"{build}/bin/drover-master", "--listen", "127.0.0.1:0", "--data-dir", data],
                    os.path.join(root, "master.log"))
         addr_file = os.path.join(data, "master.addr")
         wait_for(lambda: os.path.exists(addr_file), 20, "master")
         self.url = "http://" + open(addr_file).read().strip()
         for i in range(workers):
-            argv = [f"{build}/worker/drover-worker", "--master", self.url, "--listen", "127.0.0.1:0",
+            argv = [f"{build}/bin/drover-worker", "--master", self.url, "--listen", "127.0.0.1:0",
                     "--id", f"w{i}", "--work-dir", os.path.join(root, f"w{i}"), "--cpus", "1"]
             if os.geteuid() == 0:
                 argv += ["--allow-root", "true"]

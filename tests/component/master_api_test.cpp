@@ -19,6 +19,7 @@ namespace {
 
 struct Master {
   explicit Master(fs::path dir) : dir_(std::move(dir)), blobs(dir_ / "blobs") {
+    fs::create_directories(dir_);
     auto s = SqliteStore::open(dir_ / "state.db");
     REQUIRE(s.ok());
     store = std::move(*s);

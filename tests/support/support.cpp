@@ -35,10 +35,7 @@ bool wait_until(const std::function<bool()>& cond, Duration timeout, Duration po
 fs::path source_dir() { return DROVER_SOURCE_DIR; }
 
 fs::path binary(const std::string& name) {
-  fs::path bin = DROVER_BIN_DIR;
-  if (name == "drover-master") return bin / "master" / name;
-  if (name == "drover-worker") return bin / "worker" / name;
-  return bin / "cli" / name;
+  return fs::path(DROVER_BIN_DIR) / "bin" / name;
 }
 
 namespace {
