@@ -3,10 +3,6 @@
 # through ctest. Used by the README and by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./deploy/install-deps.sh
-export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
-build=${DROVER_BUILD_DIR:-build}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)"
-cd "$build"
+./deploy/build.sh
+cd "${DROVER_BUILD_DIR:-build}"
 ctest --output-on-failure -j2 --timeout 600

@@ -37,6 +37,7 @@ Result<int> MasterServer::run() {
   CoordinatorOptions copts;
   copts.worker_timeout = cfg.worker_timeout;
   copts.heartbeat_interval = cfg.heartbeat_interval;
+  copts.exclude_for = cfg.exclude_for;
   Coordinator coordinator(impl_->clock, impl_->reactor, **store, blobs, copts);
   DROVER_TRY(coordinator.start());
 

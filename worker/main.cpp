@@ -1,7 +1,9 @@
 // drover-worker: the composition root. Parses the config, wires the agent, the
-// executor, the blob cache and the log server, runs until SIGTERM/SIGINT.
+// executor, the blob cache and the log server, runs until SIGTERM/SIGINT, then
+// drains (a second signal cuts the drain short).
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <thread>
 
@@ -11,6 +13,7 @@
 #include "worker/agent/task_env.hpp"
 #include "worker/config/worker_config.hpp"
 #include "worker/executor/process_executor.hpp"
+#include "worker/executor/process_group_record.hpp"
 #include "worker/log_server.hpp"
 
 using namespace drover;
@@ -44,14 +47,26 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
   AgentOptions agent_options;
   agent_options.identity = {
       c.id, advertised_address(*bound, host.hostname), c.cpus, c.memory, c.labels, {}};
+  agent_options.drain_timeout = c.drain_timeout;
   Agent agent(agent_options, master, runner, table, stop);
   spdlog::info("worker {} serving logs on {}, master {}", c.id, *bound, c.master);
   agent.start();
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
-  spdlog::info("received {}; shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  spdlog::info("received {}; draining, then leaving", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  std::atomic<bool> done{false};
+  std::thread second([&] {  // a second signal ends the drain's wait at once
+    int again = 0;
+    sigwait(&stop_signals, &again);
+    if (done.load()) return;
+    spdlog::info("received a second signal: stopping the remaining attempts now");
+    agent.hurry();
+  });
   bool clean = agent.shutdown();
+  done.store(true);
+  pthread_kill(second.native_handle(), SIGTERM);  // wakes its sigwait
+  second.join();
   loop.post([&] {
     server.stop();
     loop.stop();
@@ -75,6 +90,7 @@ int main(int argc, char** argv) {
   if (loaded.ok() && loaded->help_requested) return std::puts(loaded->help_text.c_str()) < 0;
   const HostFacts host = host_facts();
   auto config = loaded.ok() ? make_worker_config(loaded->values, host) : loaded.error();
+  if (config.ok()) kill_recorded_groups(config->work_dir);  // orphans of a crashed run
   Status ready = config.ok() ? reset_work_dir(config->work_dir) : config.error();
   if (!ready.ok()) {
     std::fprintf(stderr, "drover-worker: %s\n", ready.error().describe().c_str());

@@ -10,6 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/http/disconnect.hpp"
+
 namespace drover::http {
 namespace {
 
@@ -102,6 +104,10 @@ std::string Request::query_or(const std::string& key, std::string fallback) cons
 std::string Request::param(const std::string& name) const {
   auto it = params.find(name);
   return it == params.end() ? std::string{} : it->second;
+}
+
+void Request::on_disconnect(std::function<void()> fn) {
+  if (disconnect_signal) disconnect_signal->set(std::move(fn));
 }
 
 std::string Response::header(std::string_view name) const {

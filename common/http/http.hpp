@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@
 #include "common/base/result.hpp"
 
 namespace drover::http {
+
+class DisconnectSignal;  // common/http internal
 
 struct Request {
   std::string method;  // upper case: "GET", "POST", ...
@@ -29,6 +32,20 @@ struct Request {
   std::string header(std::string_view name) const;
   std::string query_or(const std::string& key, std::string fallback = {}) const;
   std::string param(const std::string& name) const;  // "" when absent
+
+  // Registers `fn` to run on the server's loop thread if the client closes the
+  // connection (or it fails) before this request's response is ready, e.g. a
+  // long poll whose worker was killed; the response, when it comes, is then
+  // dropped. At most one callback per request (a later call replaces it);
+  // registered after the disconnect was seen, it is posted at once; never
+  // called once the response is ready. A client that half-closes its sending
+  // side counts as gone. A client that pipelines more bytes while the response
+  // is pending counts as connected: the server stops watching. A no-op for
+  // requests built by hand (tests). Safe from any thread.
+  void on_disconnect(std::function<void()> fn);
+
+  // Set by the Server for each request it reads; empty otherwise.
+  std::shared_ptr<DisconnectSignal> disconnect_signal;
 };
 
 struct Response {

@@ -12,6 +12,8 @@
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -32,6 +34,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
+
+#include "common/http/disconnect.hpp"
 
 namespace drover::http {
 namespace {
@@ -265,20 +269,90 @@ Request to_request(BeastRequest&& req, const std::string& remote) {
   return request;
 }
 
+// The read that watches a connection while its response is pending: it
+// completes with an error when the peer goes away, or with the first bytes of
+// a pipelined request. Shared with the read's completion handler.
+struct Watch {
+  bool done = false;
+  error_code ec;
+  std::size_t bytes = 0;
+  asio::steady_timer* wake = nullptr;  // the session waiting for `done`
+};
+
+// Posts a function on the loop (a disconnect callback), unless the server is gone.
+DisconnectSignal::Post poster(std::shared_ptr<Gate> gate) {
+  return [gate = std::move(gate)](std::function<void()> fn) {
+    std::lock_guard lock(gate->mutex);
+    if (gate->context == nullptr) return;
+    asio::post(*gate->context, [fn = std::move(fn)] {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        spdlog::error("http: disconnect callback threw: {}", e.what());
+      } catch (...) {
+        spdlog::error("http: disconnect callback threw an unknown exception");
+      }
+    });
+  };
+}
+
 // Runs the route and waits, without blocking the loop, for its response.
-asio::awaitable<Response> run_handler(State& state, Request& request) {
+// Meanwhile a read on the socket watches for the peer going away; then the
+// request's disconnect callback runs and nullopt is returned (the response,
+// whenever it comes, is dropped). Pipelined bytes that the watch reads are
+// kept in `buffer` for the next request, and end the watch.
+asio::awaitable<std::optional<Response>> run_handler(State& state, Connection& c,
+                                                     beast::flat_buffer& buffer, Request& request) {
   auto slot = std::make_shared<Slot>();
+  auto watch = std::make_shared<Watch>();
   asio::steady_timer wake(state.context, asio::steady_timer::time_point::max());
   slot->wake = &wake;
+  watch->wake = &wake;
   struct Unhook {
     Slot& slot;
-    ~Unhook() { slot.wake = nullptr; }
-  } unhook{*slot};
+    Watch& watch;
+    ~Unhook() {
+      slot.wake = nullptr;
+      watch.wake = nullptr;
+    }
+  } unhook{*slot, *watch};
+  auto signal = std::make_shared<DisconnectSignal>(poster(state.gate));
+  request.disconnect_signal = signal;
   auto completion = std::make_shared<Completion>(state.gate, slot);
   state.router.dispatch(request, [completion = std::move(completion)](Response r) {
     completion->complete(std::move(r));
   });
+
+  // Bytes already buffered are a pipelined request: the peer counts as
+  // connected, and the buffer does not grow while responses are pending.
+  if (!slot->response && buffer.size() == 0) {
+    asio::cancellation_signal stop_watch;
+    c.stream.socket().async_read_some(
+        buffer.prepare(kFirstReadBytes),
+        asio::bind_cancellation_slot(stop_watch.slot(), [watch](error_code ec, std::size_t n) {
+          watch->done = true;
+          watch->ec = ec;
+          watch->bytes = n;
+          if (watch->wake) watch->wake->cancel();
+        }));
+    while (!slot->response && !watch->done) co_await wake.async_wait(kTuple);
+    if (!watch->done) {
+      stop_watch.emit(asio::cancellation_type::terminal);
+      while (!watch->done) co_await wake.async_wait(kTuple);  // the buffer is the read's until then
+    }
+    buffer.commit(watch->bytes);
+    if (!slot->response && watch->ec) {
+      if (watch->ec != asio::error::eof) {
+        spdlog::debug("http: {}: connection ended: {}", c.remote, watch->ec.message());
+      }
+      spdlog::debug("http: {}: client went away during {} {}", c.remote, request.method,
+                    request.path);
+      signal->fire();
+      co_return std::nullopt;
+    }
+  }
   while (!slot->response) co_await wake.async_wait(kTuple);
+  signal->finish();
   co_return std::move(*slot->response);
 }
 
@@ -339,9 +413,10 @@ asio::awaitable<bool> serve_one(State& state, Connection& c, beast::flat_buffer&
 
   const bool wants_keep_alive = parser.get().keep_alive();
   Request request = to_request(parser.release(), c.remote);
-  Response response = co_await run_handler(state, request);
+  std::optional<Response> response = co_await run_handler(state, c, buffer, request);
+  if (!response) co_return false;  // the client went away
   const bool keep_alive = wants_keep_alive && !state.stopping;
-  BeastResponse res = to_beast(std::move(response), version, keep_alive);
+  BeastResponse res = to_beast(std::move(*response), version, keep_alive);
   if (error_code ec = co_await write_response(c.stream, res, state.options.read_timeout); ec) {
     spdlog::debug("http: {}: cannot write response: {}", c.remote, ec.message());
     co_return false;

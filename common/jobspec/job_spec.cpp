@@ -86,6 +86,7 @@ nlohmann::json stage_to_json(const StageSpec& s) {
       {"retry_backoff", format_duration(s.retry_backoff)},
       {"timeout", format_duration(s.timeout)},
       {"checkpoint_interval", format_duration(s.checkpoint_interval)},
+      {"no_retry_exit_codes", s.no_retry_exit_codes},
   };
 }
 
@@ -101,6 +102,7 @@ StageSpec stage_from_json(const nlohmann::json& j) {
   s.retry_backoff = duration_from_json(j, "retry_backoff", s.retry_backoff);
   s.timeout = duration_from_json(j, "timeout", s.timeout);
   s.checkpoint_interval = duration_from_json(j, "checkpoint_interval", s.checkpoint_interval);
+  s.no_retry_exit_codes = j.value("no_retry_exit_codes", std::vector<int>{});
   return s;
 }
 
@@ -157,6 +159,7 @@ void to_json(nlohmann::json& j, const JobSpec& spec) {
       {"retry_backoff", format_duration(spec.retry_backoff)},
       {"timeout", format_duration(spec.timeout)},
       {"checkpoint_interval", format_duration(spec.checkpoint_interval)},
+      {"no_retry_exit_codes", spec.no_retry_exit_codes},
       {"env", spec.env},
       {"resources", resources_to_json(spec.resources)},
       {"stages", std::move(stages)},
@@ -173,6 +176,7 @@ void from_json(const nlohmann::json& j, JobSpec& spec) {
   spec.retry_backoff = duration_from_json(j, "retry_backoff", spec.retry_backoff);
   spec.timeout = duration_from_json(j, "timeout", spec.timeout);
   spec.checkpoint_interval = duration_from_json(j, "checkpoint_interval", spec.checkpoint_interval);
+  spec.no_retry_exit_codes = j.value("no_retry_exit_codes", std::vector<int>{});
   spec.env = j.value("env", std::map<std::string, std::string>{});
   spec.resources = resources_from_json(j.value("resources", nlohmann::json::object()));
   for (const nlohmann::json& s : j.at("stages")) spec.stages.push_back(stage_from_json(s));

@@ -42,6 +42,7 @@ struct StageSpec {
   Duration retry_backoff = std::chrono::seconds(1);
   Duration timeout{0};  // 0 = none
   Duration checkpoint_interval = std::chrono::seconds(30);
+  std::vector<int> no_retry_exit_codes;  // these exit codes fail the task at once
 };
 
 struct JobSpec {
@@ -51,6 +52,7 @@ struct JobSpec {
   Duration retry_backoff = std::chrono::seconds(1);
   Duration timeout{0};
   Duration checkpoint_interval = std::chrono::seconds(30);
+  std::vector<int> no_retry_exit_codes;
   std::map<std::string, std::string> env;
   Resources resources;
   std::vector<StageSpec> stages;  // in file order; non-empty

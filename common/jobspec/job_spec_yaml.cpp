@@ -20,16 +20,17 @@ namespace {
 using Fields = std::map<std::string, YAML::Node>;
 using Keys = std::span<const std::string_view>;
 
-constexpr std::array<std::string_view, 9> kJobKeys = {
+constexpr std::array<std::string_view, 10> kJobKeys = {
     "name", "priority",  "max_attempts", "retry_backoff", "timeout", "checkpoint_interval",
-    "env",  "resources", "stages"};
-constexpr std::array<std::string_view, 4> kJobLater = {"no_retry_exit_codes", "max_failed_tasks",
-                                                       "max_running", "speculation"};
-constexpr std::array<std::string_view, 10> kStageKeys = {
+    "env",  "resources", "stages",       "no_retry_exit_codes"};
+constexpr std::array<std::string_view, 3> kJobLater = {"max_failed_tasks", "max_running",
+                                                       "speculation"};
+constexpr std::array<std::string_view, 11> kStageKeys = {
     "name",      "command",      "after",         "inputs",  "env",
-    "resources", "max_attempts", "retry_backoff", "timeout", "checkpoint_interval"};
-constexpr std::array<std::string_view, 6> kStageLater = {
-    "partitions", "cache", "speculation", "max_running", "max_failed_tasks", "no_retry_exit_codes"};
+    "resources", "max_attempts", "retry_backoff", "timeout", "checkpoint_interval",
+    "no_retry_exit_codes"};
+constexpr std::array<std::string_view, 5> kStageLater = {"partitions", "cache", "speculation",
+                                                         "max_running", "max_failed_tasks"};
 constexpr std::array<std::string_view, 3> kInputKeys = {"files", "range", "items"};
 constexpr std::array<std::string_view, 1> kInputLater = {"group_bytes"};
 constexpr std::array<std::string_view, 2> kResourceKeys = {"cpus", "memory"};
@@ -175,9 +176,24 @@ struct Defaults {
   Duration retry_backoff = std::chrono::seconds(1);
   Duration timeout{0};
   Duration checkpoint_interval = std::chrono::seconds(30);
+  std::vector<int> no_retry_exit_codes;
   std::map<std::string, std::string> env;
   Resources resources;
 };
+
+Status apply_exit_codes(const Fields& f, const std::string& path, std::vector<int>& out) {
+  auto it = f.find("no_retry_exit_codes");
+  if (it == f.end()) return ok_status();
+  std::string field = key_path(path, "no_retry_exit_codes");
+  if (!it->second.IsSequence()) return spec_error(field, "must be a list of exit codes");
+  out.clear();
+  for (std::size_t i = 0; i < it->second.size(); ++i) {
+    auto code = read_int(it->second[i], index_path(field, i), 1, 255);
+    if (!code.ok()) return code.error();
+    out.push_back(static_cast<int>(*code));
+  }
+  return ok_status();
+}
 
 Status apply_duration(const Fields& f, const std::string& path, const char* key, Duration& out) {
   auto it = f.find(key);
@@ -198,6 +214,7 @@ Status apply_defaults(const Fields& f, const std::string& path, Defaults& d) {
   DROVER_TRY(apply_duration(f, path, "retry_backoff", d.retry_backoff));
   DROVER_TRY(apply_duration(f, path, "timeout", d.timeout));
   DROVER_TRY(apply_duration(f, path, "checkpoint_interval", d.checkpoint_interval));
+  DROVER_TRY(apply_exit_codes(f, path, d.no_retry_exit_codes));
   if (auto it = f.find("env"); it != f.end()) {
     DROVER_TRY(merge_env(it->second, key_path(path, "env"), d.env));
   }
@@ -283,6 +300,7 @@ Result<StageSpec> parse_stage(const YAML::Node& node, const std::string& path,
   s.retry_backoff = d.retry_backoff;
   s.timeout = d.timeout;
   s.checkpoint_interval = d.checkpoint_interval;
+  s.no_retry_exit_codes = d.no_retry_exit_codes;
   s.env = std::move(d.env);
   s.resources = d.resources;
   return s;
@@ -384,6 +402,7 @@ Result<JobSpec> parse_document(const YAML::Node& root) {
   spec.retry_backoff = job.retry_backoff;
   spec.timeout = job.timeout;
   spec.checkpoint_interval = job.checkpoint_interval;
+  spec.no_retry_exit_codes = job.no_retry_exit_codes;
   spec.env = job.env;
   spec.resources = job.resources;
   DROVER_TRY(parse_stages(*f, job, spec));

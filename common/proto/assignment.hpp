@@ -35,18 +35,26 @@ struct Assignment {
   double cpus = 1;
   std::uint64_t memory = 0;
   std::vector<UpstreamOutput> upstream;
+  std::string checkpoint_digest;  // newest saved checkpoint (tar.gz blob); restore it first
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Assignment, attempt_id, job, stage, index, count,
                                                 attempt, input_kind, input, bundle_digest, command,
                                                 env, timeout_ms, checkpoint_interval_ms, cpus,
-                                                memory, upstream)
+                                                memory, upstream, checkpoint_digest)
 
 // GET /internal/v1/workers/{id}/work?wait_ms=N (long poll)
 struct WorkReply {
   std::vector<Assignment> assignments;
   std::vector<std::int64_t> kill;  // attempts to kill (cancelled or fenced)
+  bool drain = false;  // `drover drain`: take no more work; finish, then hand back (guarantee 8)
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WorkReply, assignments, kill)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WorkReply, assignments, kill, drain)
+
+// POST /internal/v1/attempts/{id}/checkpoint — after the checkpoint blob was uploaded.
+struct CheckpointReport {
+  std::string digest;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CheckpointReport, digest)
 
 // Why an attempt failed, as recorded and shown.
 struct FailureReason {
@@ -56,7 +64,8 @@ struct FailureReason {
   static constexpr const char* out_of_memory = "out_of_memory";
   static constexpr const char* lost_worker = "lost_worker";
   static constexpr const char* drover_error = "drover_error";  // download, upload, disk, spawn
-  static constexpr const char* killed = "killed";
+  static constexpr const char* killed = "killed";    // cancelled or fenced
+  static constexpr const char* drained = "drained";  // handed back by a draining worker
 };
 
 // POST /internal/v1/attempts/{id}/finished — after the output blob was uploaded.
@@ -72,10 +81,14 @@ struct AttemptReport {
   std::string stderr_digest;
   std::int64_t started_at = 0;  // ms since epoch, worker clock
   std::int64_t finished_at = 0;
+  std::string checkpoint_digest;  // final checkpoint saved when the attempt ended; empty = none
+  // Upstream outputs that could not be fetched or were corrupt (failed, drover_error):
+  // the master reruns their producing tasks (lineage) and does not count this failure.
+  std::vector<UpstreamOutput> missing_upstream;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AttemptReport, state, exit_code, signal, reason,
                                                 message, output_digest, output_bytes,
                                                 stdout_digest, stderr_digest, started_at,
-                                                finished_at)
+                                                finished_at, checkpoint_digest, missing_upstream)
 
 }  // namespace drover

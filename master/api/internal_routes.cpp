@@ -58,6 +58,21 @@ void add_internal_routes(http::Router& router, Coordinator& co) {
     if (!report.ok()) return respond(Response::error(report.error()));
     co.attempt_finished(*id, *report, respond_json<Ok>(std::move(respond)));
   });
+  router.add_async("POST", "/internal/v1/attempts/{id}/checkpoint", [&co](Request& req, Respond respond) {
+    auto id = int_param(req.param("id"), "attempt");
+    if (!id.ok()) return respond(Response::error(id.error()));
+    auto body = parse_body<CheckpointReport>(req.body);
+    if (!body.ok()) return respond(Response::error(body.error()));
+    co.attempt_checkpoint(*id, body->digest, respond_json<Ok>(std::move(respond)));
+  });
+  router.add_async("POST", "/internal/v1/workers/{id}/drain", [&co](Request& req, Respond respond) {
+    co.drain(req.param("id"), [respond](Result<WorkerId> r) {
+      respond(r.ok() ? Response::json(200, nlohmann::json::object()) : Response::error(r.error()));
+    });
+  });
+  router.add_async("POST", "/internal/v1/workers/{id}/leave", [&co](Request& req, Respond respond) {
+    co.leave(req.param("id"), respond_json<Ok>(std::move(respond)));
+  });
   router.add("PUT", "/internal/v1/blobs/{digest}", [&co](Request& req) -> Result<Response> {
     DROVER_TRY(co.blobs().put(req.param("digest"), req.body));
     return Response::json(201, {{"digest", req.param("digest")}});

@@ -159,6 +159,12 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
     for (const auto& [id, w] : co.model().workers()) list.push_back(worker_info(w, co.now()));
     return Response::json(200, {{"workers", list}});
   });
+  router.add_async("POST", "/api/v1/workers/{id}/drain", [&co](Request& req, Respond respond) {
+    co.drain(req.param("id"), [&co, respond](Result<WorkerId> id) {
+      if (!id.ok()) return respond(Response::error(id.error()));
+      respond(Response::json(200, worker_info(*co.model().worker(*id), co.now())));
+    });
+  });
   router.add("GET", "/api/v1/cluster", [&co](Request&) -> Result<Response> {
     return Response::json(200, cluster_info(co.model()));
   });

@@ -11,13 +11,12 @@ namespace drover::master {
 
 Coordinator::Coordinator(const Clock& clock, Reactor& reactor, Store& store, BlobStore& blobs,
                          CoordinatorOptions options)
-    : clock_(clock), reactor_(reactor), store_(store), blobs_(blobs), options_(options) {
-  on_fatal = [](const Error& e) {
-    spdlog::critical("cannot persist state, exiting so nothing unsaved is acknowledged: {}",
-                     e.describe());
-    std::_Exit(70);
-  };
-}
+    : clock_(clock),
+      reactor_(reactor),
+      store_(store),
+      blobs_(blobs),
+      options_(options),
+      model_(options.exclude_for) {}
 
 Status Coordinator::start() {
   DROVER_TRY(store_.load(model_));
@@ -42,7 +41,15 @@ void Coordinator::flush() {
   if (!model_.dirty().empty()) {
     Status s = store_.save(model_, model_.dirty());
     if (!s.ok()) {
-      on_fatal(s.error());
+      // Nothing waiting on this commit is answered until it succeeds (e.g. the disk
+      // has room again); reads keep being served meanwhile.
+      spdlog::error("cannot persist state (retrying in 1s; replies wait): {}", s.error().describe());
+      if (!flush_retry_) {
+        flush_retry_ = reactor_.call_after(std::chrono::seconds(1), [this] {
+          flush_retry_ = 0;
+          flush();
+        });
+      }
       return;
     }
     model_.dirty() = Dirty{};
@@ -76,6 +83,16 @@ void Coordinator::schedule_pass() {
   Plan p = plan(build_view(model_, now, options_.max_candidates_per_pass), now);
   std::vector<std::pair<WorkerId, Assignment>> out;
   for (const auto& [key, worker] : p.assignments) {
+    auto missing = missing_upstream(key);
+    if (!missing.empty()) {
+      for (const TaskKey& up : missing) {
+        spdlog::warn("output of {}/{}/{} is missing: running its task again", up.job,
+                     model_.job(up.job)->spec.stages[up.stage].name, up.index);
+        model_.invalidate_output(up, now);
+      }
+      request_schedule();
+      continue;
+    }
     out.emplace_back(worker, model_.assignment_for(model_.assign(key, worker, now)));
   }
   if (!out.empty()) {
@@ -99,8 +116,32 @@ void Coordinator::schedule_pass() {
 
 // ------------------------------------------------------------ delivery
 
-WorkReply Coordinator::take(Outbox& box) {
+std::vector<TaskKey> Coordinator::missing_upstream(const TaskKey& key) const {
+  std::vector<TaskKey> out;
+  const Job& job = *model_.job(key.job);
+  for (const std::string& up : job.spec.stages[key.stage].after) {
+    int s = job.spec.stage_index(up);
+    for (const Task& t : job.stages[s].tasks) {
+      if (!blobs_.has(t.output_digest)) out.push_back(TaskKey{job.id, s, t.index});
+    }
+  }
+  return out;
+}
+
+std::vector<UpstreamOutput> Coordinator::really_missing(
+    const std::vector<UpstreamOutput>& reported) const {
+  std::vector<UpstreamOutput> out;
+  for (const UpstreamOutput& up : reported) {
+    if (!blobs_.get(up.digest).ok()) out.push_back(up);  // absent or corrupt here too
+  }
+  return out;
+}
+
+WorkReply Coordinator::take(const WorkerId& id, Outbox& box) {
   WorkReply out;
+  const Worker* w = model_.worker(id);
+  out.drain = w && w->state == WorkerState::draining;
+  box.drain_notice = false;
   for (Assignment& a : box.assignments) {
     // Skip work fenced while it waited (job cancelled, worker declared dead).
     const Attempt* at = model_.attempt(a.attempt_id);
@@ -116,18 +157,18 @@ void Coordinator::deliver(const WorkerId& id) {
   auto it = outboxes_.find(id);
   if (it == outboxes_.end() || !it->second.waiter) return;
   Outbox& box = it->second;
-  if (box.assignments.empty() && box.kills.empty()) return;
+  if (box.assignments.empty() && box.kills.empty() && !box.drain_notice) return;
   auto waiter = std::move(*box.waiter);
   box.waiter.reset();
   reactor_.cancel(box.timer);
-  waiter(take(box));
+  waiter(take(id, box));
 }
 
-void Coordinator::poll_work(const WorkerId& id, Duration wait, Reply<WorkReply> reply) {
+std::uint64_t Coordinator::poll_work(const WorkerId& id, Duration wait, Reply<WorkReply> reply) {
   const Worker* w = model_.worker(id);
   if (!w || w->state == WorkerState::dead) {
     reply(make_error(ErrorCode::not_found, fmt::format("unknown worker {}: register first", id)));
-    return;
+    return 0;
   }
   Outbox& box = outboxes_[id];
   if (box.waiter) {  // a newer poll replaces an older one
@@ -136,15 +177,17 @@ void Coordinator::poll_work(const WorkerId& id, Duration wait, Reply<WorkReply> 
     reactor_.cancel(box.timer);
     old(WorkReply{});
   }
+  std::uint64_t poll = ++box.polls;
   box.waiter = std::move(reply);
   box.timer = reactor_.call_after(wait, [this, id] {
     auto it = outboxes_.find(id);
     if (it == outboxes_.end() || !it->second.waiter) return;
     auto waiter = std::move(*it->second.waiter);
     it->second.waiter.reset();
-    waiter(take(it->second));
+    waiter(take(id, it->second));
   });
   deliver(id);
+  return poll;
 }
 
 // ------------------------------------------------------------ operations
@@ -224,7 +267,12 @@ void Coordinator::attempt_finished(AttemptId id, const AttemptReport& report, Re
                      fmt::format("output blob {} was not uploaded", report.output_digest)));
     return;
   }
-  auto fx = model_.finished(id, a ? a->worker : WorkerId{}, report, clock_.now());
+  AttemptReport checked = report;
+  checked.missing_upstream = really_missing(report.missing_upstream);
+  if (!report.missing_upstream.empty() && checked.missing_upstream.empty()) {
+    checked.message += " (the master has those outputs intact)";
+  }
+  auto fx = model_.finished(id, a ? a->worker : WorkerId{}, checked, clock_.now());
   if (!fx.ok()) {
     reply(fx.error());
     return;
@@ -236,6 +284,59 @@ void Coordinator::attempt_finished(AttemptId id, const AttemptReport& report, Re
   }
   apply(*fx);
   after_commit([reply] { reply(Ok{}); });
+}
+
+void Coordinator::attempt_checkpoint(AttemptId id, const std::string& digest, Reply<Ok> reply) {
+  if (!blobs_.has(digest)) {
+    reply(make_error(ErrorCode::invalid_argument,
+                     fmt::format("checkpoint blob {} was not uploaded", digest)));
+    return;
+  }
+  Status s = model_.checkpoint(id, digest);
+  if (!s.ok()) {
+    reply(s.error());
+    return;
+  }
+  after_commit([reply] { reply(Ok{}); });
+}
+
+void Coordinator::drain(const WorkerId& id, Reply<WorkerId> reply) {
+  Status s = model_.drain(id);
+  if (!s.ok()) {
+    reply(s.error());
+    return;
+  }
+  spdlog::info("worker {} draining", id);
+  after_commit([this, id, reply] {
+    outboxes_[id].drain_notice = true;
+    deliver(id);
+    reply(id);
+  });
+}
+
+void Coordinator::leave(const WorkerId& id, Reply<Ok> reply) {
+  Effects fx = model_.mark_dead(id, "worker left", clock_.now());
+  spdlog::info("worker {} left", id);
+  apply(fx);
+  after_commit([reply] { reply(Ok{}); });
+}
+
+void Coordinator::poll_disconnected(const WorkerId& id, std::uint64_t poll) {
+  auto it = outboxes_.find(id);
+  if (it == outboxes_.end() || it->second.polls != poll) return;  // it polled again already
+  if (it->second.waiter) {  // nobody is listening on that connection any more
+    it->second.waiter.reset();
+    reactor_.cancel(it->second.timer);
+  }
+  reactor_.call_after(options_.reconnect_grace, [this, id, poll] {
+    auto box = outboxes_.find(id);
+    const Worker* w = model_.worker(id);
+    if (!w || w->state == WorkerState::dead) return;
+    if (box != outboxes_.end() && box->second.polls != poll) return;  // it came back
+    spdlog::warn("worker {} closed its connection and did not come back", id);
+    apply(model_.mark_dead(id, "its connection closed and it did not come back", clock_.now()));
+    after_commit([] {});
+  });
 }
 
 // ------------------------------------------------------------ liveness

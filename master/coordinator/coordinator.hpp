@@ -24,6 +24,10 @@ namespace drover::master {
 struct CoordinatorOptions {
   Duration worker_timeout = std::chrono::seconds(10);
   Duration heartbeat_interval = std::chrono::seconds(1);
+  Duration exclude_for = std::chrono::minutes(5);
+  // A worker whose long-poll connection closed and that does not poll again within
+  // this long is dead (a killed process closes its sockets at once).
+  Duration reconnect_grace = std::chrono::seconds(1);
   std::size_t max_candidates_per_pass = 10'000;
 };
 
@@ -37,8 +41,6 @@ class Coordinator {
 
   // Loads durable state and starts the liveness timer.
   Status start();
-  // Called by whoever owns the strand when a persist fails; default: exit(70).
-  std::function<void(const Error&)> on_fatal;
 
   // --- users ---
   void submit(NewJob job, Reply<JobId> reply);
@@ -48,9 +50,16 @@ class Coordinator {
   void register_worker(const WorkerRegistration& reg, Reply<RegistrationReply> reply);
   void heartbeat(const WorkerId& id, const Heartbeat& hb, Reply<HeartbeatReply> reply);
   // Long poll: answers as soon as work or kills are queued for the worker, or after `wait`.
-  void poll_work(const WorkerId& id, Duration wait, Reply<WorkReply> reply);
+  // Returns the poll's number, for poll_disconnected().
+  std::uint64_t poll_work(const WorkerId& id, Duration wait, Reply<WorkReply> reply);
   void attempt_started(AttemptId id, TimePoint started_at, Reply<Ok> reply);
   void attempt_finished(AttemptId id, const AttemptReport& report, Reply<Ok> reply);
+  void attempt_checkpoint(AttemptId id, const std::string& digest, Reply<Ok> reply);
+  // The connection of the worker's long poll number `poll` closed before its answer.
+  void poll_disconnected(const WorkerId& id, std::uint64_t poll);
+  // Drain (user) and leave (a worker shutting down).
+  void drain(const WorkerId& id, Reply<WorkerId> reply);
+  void leave(const WorkerId& id, Reply<Ok> reply);
 
   const Model& model() const { return model_; }
   BlobStore& blobs() { return blobs_; }
@@ -62,6 +71,8 @@ class Coordinator {
     std::vector<AttemptId> kills;
     std::optional<Reply<WorkReply>> waiter;
     Reactor::TimerId timer = 0;
+    bool drain_notice = false;     // tell the worker to drain on its next reply
+    std::uint64_t polls = 0;  // numbers the long polls
   };
 
   void after_commit(std::function<void()> fn);
@@ -71,7 +82,10 @@ class Coordinator {
   void schedule_pass();
   void deliver(const WorkerId& id);
   void check_liveness();
-  WorkReply take(Outbox& box);
+  WorkReply take(const WorkerId& id, Outbox& box);
+  // Upstream outputs of `key` missing from the blob store (lineage).
+  std::vector<TaskKey> missing_upstream(const TaskKey& key) const;
+  std::vector<UpstreamOutput> really_missing(const std::vector<UpstreamOutput>& reported) const;
 
   const Clock& clock_;
   Reactor& reactor_;
@@ -82,6 +96,7 @@ class Coordinator {
   std::map<WorkerId, Outbox> outboxes_;
   std::vector<std::function<void()>> after_commit_;
   bool flush_posted_ = false;
+  Reactor::TimerId flush_retry_ = 0;
   bool schedule_posted_ = false;
   Reactor::TimerId wake_timer_ = 0;
   std::optional<TimePoint> wake_at_;

@@ -183,21 +183,74 @@ Result<Effects> Model::finished(AttemptId id, const WorkerId& worker, const Atte
   a.message = r.message;
   a.stdout_digest = r.stdout_digest;
   a.stderr_digest = r.stderr_digest;
+  if (!r.checkpoint_digest.empty()) task.checkpoint_digest = r.checkpoint_digest;
+  Worker* w = workers_.count(a.worker) ? &workers_.at(a.worker) : nullptr;
   if (r.state == AttemptState::succeeded) {
     a.output_digest = r.output_digest;
     a.output_bytes = r.output_bytes;
     end_attempt(a, AttemptState::succeeded, now);
+    if (w) count_on_worker(*w, false, now);
     task_succeeded(job, task, a, now);
   } else if (r.state == AttemptState::killed) {
-    // The worker stopped it (shutdown): not the task's fault, hand it back.
+    // The worker stopped it (drain, shutdown): not the task's fault, hand it back.
     end_attempt(a, AttemptState::killed, now);
-    new_attempt(a.task, now);
+    if (a.reason.empty()) a.reason = FailureReason::killed;
+    if (!is_terminal(job.state)) new_attempt(a.task, now);
+  } else if (!r.missing_upstream.empty()) {
+    // Lineage: its inputs are gone, not its fault. Rerun their producers, then it.
+    end_attempt(a, AttemptState::failed, now);
+    for (const UpstreamOutput& up : r.missing_upstream) {
+      int s = job.spec.stage_index(up.stage);
+      if (s >= 0 && up.index >= 0 && up.index < static_cast<std::int64_t>(job.stages[s].tasks.size())) {
+        invalidate_output(TaskKey{job.id, s, up.index}, now);
+      }
+    }
+    if (!is_terminal(job.state)) new_attempt(a.task, now);
   } else {
     end_attempt(a, AttemptState::failed, now);
     if (a.reason.empty()) a.reason = FailureReason::drover_error;
+    if (w) count_on_worker(*w, true, now);
     after_failure(job, task, a, now, fx);
   }
   return fx;
+}
+
+Status Model::checkpoint(AttemptId id, const std::string& digest) {
+  auto it = attempts_.find(id);
+  if (it == attempts_.end() || !is_active(it->second.state)) {
+    return make_error(ErrorCode::conflict, fmt::format("attempt {} is not active", id));
+  }
+  task_mut(it->second.task).checkpoint_digest = digest;
+  mark(it->second.task);
+  return ok_status();
+}
+
+bool Model::invalidate_output(const TaskKey& key, TimePoint now) {
+  Job& job = jobs_.at(key.job);
+  Task& task = task_mut(key);
+  if (task.output_digest.empty()) return false;
+  task.output_digest.clear();
+  task.output_bytes = 0;
+  --job.stages[key.stage].succeeded;
+  if (is_terminal(job.state)) {
+    mark(key);
+    return true;
+  }
+  new_attempt(key, now);
+  return true;
+}
+
+void Model::count_on_worker(Worker& w, bool failed, TimePoint now) {
+  if (!failed) {
+    if (w.failures_in_a_row != 0) dirty_.workers.insert(w.id);
+    w.failures_in_a_row = 0;
+    return;
+  }
+  dirty_.workers.insert(w.id);
+  if (++w.failures_in_a_row >= kExcludeAfterFailures && w.state == WorkerState::alive) {
+    w.state = WorkerState::excluded;
+    w.excluded_until = now + exclude_for_;
+  }
 }
 
 void Model::task_succeeded(Job& job, Task& task, const Attempt& a, TimePoint now) {
@@ -217,6 +270,15 @@ void Model::task_succeeded(Job& job, Task& task, const Attempt& a, TimePoint now
 void Model::after_failure(Job& job, Task& task, Attempt& a, TimePoint now, Effects& fx) {
   const StageSpec& spec = job.spec.stages[a.task.stage];
   ++task.failures;
+  const auto& no_retry = spec.no_retry_exit_codes;
+  if (a.reason == FailureReason::exit_code &&
+      std::find(no_retry.begin(), no_retry.end(), a.exit_code) != no_retry.end()) {
+    finish_job(job, JobState::failed,
+               fmt::format("task {}/{} exited {}, listed in no_retry_exit_codes", spec.name,
+                           task.index, a.exit_code),
+               now, fx);
+    return;
+  }
   if (task.failures >= spec.max_attempts) {
     finish_job(job, JobState::failed,
                fmt::format("task {}/{} failed {} times; last: {}", spec.name, task.index,
@@ -257,7 +319,8 @@ Effects Model::register_worker(const WorkerRegistration& reg, TimePoint now) {
   w.cpus = reg.cpus;
   w.memory = reg.memory;
   w.labels = reg.labels;
-  w.state = WorkerState::alive;
+  // A restart ends a drain, not an exclusion.
+  if (w.state != WorkerState::excluded || now >= w.excluded_until) w.state = WorkerState::alive;
   w.registered_at = now;
   w.last_heartbeat_at = now;
   dirty_.workers.insert(w.id);
@@ -301,15 +364,45 @@ std::optional<Effects> Model::heartbeat(const WorkerId& id, const Heartbeat& hb,
 Effects Model::expire_workers(TimePoint now, Duration timeout) {
   Effects fx;
   for (auto& [id, w] : workers_) {
-    if (w.state == WorkerState::dead || now - w.last_heartbeat_at <= timeout) continue;
-    w.state = WorkerState::dead;
-    dirty_.workers.insert(id);
-    for (AttemptId aid : std::vector<AttemptId>(w.active.begin(), w.active.end())) {
-      lose(attempts_.at(aid),
-           fmt::format("worker {} missed heartbeats for {}", id, format_duration(timeout)), now, fx);
+    if (w.state == WorkerState::excluded && now >= w.excluded_until) {
+      w.state = WorkerState::alive;
+      w.failures_in_a_row = 0;
+      dirty_.workers.insert(id);
+      fx.reschedule = true;
     }
+    if (w.state == WorkerState::dead || now - w.last_heartbeat_at <= timeout) continue;
+    lose_all(w, fmt::format("worker {} missed heartbeats for {}", id, format_duration(timeout)),
+             now, fx);
   }
   return fx;
+}
+
+void Model::lose_all(Worker& w, const std::string& why, TimePoint now, Effects& fx) {
+  w.state = WorkerState::dead;
+  dirty_.workers.insert(w.id);
+  fx.reschedule = true;
+  for (AttemptId aid : std::vector<AttemptId>(w.active.begin(), w.active.end())) {
+    lose(attempts_.at(aid), why, now, fx);
+  }
+}
+
+Effects Model::mark_dead(const WorkerId& id, const std::string& why, TimePoint now) {
+  Effects fx;
+  auto it = workers_.find(id);
+  if (it != workers_.end() && it->second.state != WorkerState::dead) {
+    lose_all(it->second, why, now, fx);
+  }
+  return fx;
+}
+
+Status Model::drain(const WorkerId& id) {
+  auto it = workers_.find(id);
+  if (it == workers_.end() || it->second.state == WorkerState::dead) {
+    return make_error(ErrorCode::not_found, fmt::format("no live worker {}", id), "worker");
+  }
+  it->second.state = WorkerState::draining;
+  dirty_.workers.insert(id);
+  return ok_status();
 }
 
 void Model::restart_liveness(TimePoint now) {
@@ -384,6 +477,7 @@ Assignment Model::assignment_for(const Attempt& a) const {
   out.checkpoint_interval_ms = spec.checkpoint_interval.count();
   out.cpus = spec.resources.cpus;
   out.memory = spec.resources.memory;
+  out.checkpoint_digest = task.checkpoint_digest;
   for (const std::string& up : spec.after) {
     int u = job.spec.stage_index(up);
     for (const Task& t : job.stages[u].tasks) {

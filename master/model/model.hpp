@@ -67,6 +67,7 @@ struct Task {
   int lost = 0;
   std::string output_digest;  // committed output
   std::uint64_t output_bytes = 0;
+  std::string checkpoint_digest;  // newest saved checkpoint, restored into the next attempt
   TaskState state = TaskState::pending;
 };
 
@@ -98,7 +99,12 @@ struct Worker {
   std::set<AttemptId> active;  // assigned or running here
   double cpus_used = 0;
   std::uint64_t memory_used = 0;
+  int failures_in_a_row = 0;    // attempts that failed here since the last success
+  TimePoint excluded_until{};   // state excluded until then
 };
+
+// Workers on which this many attempts failed in a row are excluded for a while.
+inline constexpr int kExcludeAfterFailures = 3;
 
 // What a submitted bundle resolves to (inputs already expanded).
 struct NewJob {
@@ -128,6 +134,8 @@ struct Effects {
 
 class Model {
  public:
+  explicit Model(Duration exclude_for = std::chrono::minutes(5)) : exclude_for_(exclude_for) {}
+
   // --- jobs ---
   const Job& submit(NewJob job, TimePoint now);
   Result<Effects> cancel(const JobId& id, TimePoint now);
@@ -139,6 +147,11 @@ class Model {
   Status started(AttemptId id, const WorkerId& worker, TimePoint started_at);
   Result<Effects> finished(AttemptId id, const WorkerId& worker, const AttemptReport& report,
                            TimePoint now);
+  // A checkpoint the attempt saved; conflict when the attempt is no longer active.
+  Status checkpoint(AttemptId id, const std::string& digest);
+  // Lineage: a committed output is gone. Its task runs again (when its job is not over),
+  // and stages after it wait for it. Returns whether anything changed.
+  bool invalidate_output(const TaskKey& key, TimePoint now);
 
   // --- workers ---
   // (Re)registration; attempts active on it that it does not report become lost,
@@ -147,8 +160,13 @@ class Model {
   // Heartbeat; nullopt when the worker is unknown or dead (it must re-register).
   std::optional<Effects> heartbeat(const WorkerId& id, const Heartbeat& hb, TimePoint now,
                                    Duration assign_grace);
-  // Marks workers silent for longer than `timeout` dead; their attempts become lost.
+  // Marks workers silent for longer than `timeout` dead (their attempts become lost)
+  // and ends exclusions that are over.
   Effects expire_workers(TimePoint now, Duration timeout);
+  // The worker is gone (connection closed, or it left): dead now, attempts lost.
+  Effects mark_dead(const WorkerId& id, const std::string& why, TimePoint now);
+  // Drain: no new assignments; not_found for an unknown or dead worker.
+  Status drain(const WorkerId& id);
   // After a restart: every worker gets a full timeout to re-register.
   void restart_liveness(TimePoint now);
 
@@ -189,7 +207,10 @@ class Model {
   void finish_job(Job& job, JobState state, std::string message, TimePoint now, Effects& fx);
   void lose(Attempt& a, std::string message, TimePoint now, Effects& fx);
   void mark(const TaskKey& key) { dirty_.tasks.insert(key); }
+  void count_on_worker(Worker& w, bool failed, TimePoint now);
+  void lose_all(Worker& w, const std::string& why, TimePoint now, Effects& fx);
 
+  Duration exclude_for_;
   std::map<JobId, Job> jobs_;
   std::map<AttemptId, Attempt> attempts_;
   std::map<WorkerId, Worker> workers_;

@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE TABLE IF NOT EXISTS tasks (
   job TEXT NOT NULL, stage INTEGER NOT NULL, idx INTEGER NOT NULL, input_kind TEXT NOT NULL,
   input TEXT NOT NULL, state TEXT NOT NULL, failures INTEGER NOT NULL, lost INTEGER NOT NULL,
-  output_digest TEXT NOT NULL, output_bytes INTEGER NOT NULL,
+  output_digest TEXT NOT NULL, output_bytes INTEGER NOT NULL, checkpoint_digest TEXT NOT NULL,
   PRIMARY KEY (job, stage, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attempts (
   id INTEGER PRIMARY KEY, job TEXT NOT NULL, stage INTEGER NOT NULL, idx INTEGER NOT NULL,
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE TABLE IF NOT EXISTS workers (
   id TEXT PRIMARY KEY, address TEXT NOT NULL, cpus REAL NOT NULL, memory INTEGER NOT NULL,
   labels TEXT NOT NULL, state TEXT NOT NULL, registered_at INTEGER NOT NULL,
-  last_heartbeat_at INTEGER NOT NULL);
+  last_heartbeat_at INTEGER NOT NULL, failures_in_a_row INTEGER NOT NULL,
+  excluded_until INTEGER NOT NULL);
 )sql";
 
 std::int64_t ms(TimePoint t) { return to_millis(t); }
@@ -82,6 +83,7 @@ Status save_task(Statement& st, const TaskKey& k, const Task& t) {
   st.bind(k.job).bind(k.stage).bind(t.index).bind(t.input_kind).bind(t.input);
   st.bind(std::string(to_string(t.state))).bind(t.failures).bind(t.lost);
   st.bind(t.output_digest).bind(static_cast<std::int64_t>(t.output_bytes));
+  st.bind(t.checkpoint_digest);
   return st.run();
 }
 
@@ -99,6 +101,7 @@ Status save_worker(Statement& st, const Worker& w) {
   st.bind(w.id).bind(w.address).bind(w.cpus).bind(static_cast<std::int64_t>(w.memory));
   st.bind(nlohmann::json(w.labels).dump()).bind(std::string(to_string(w.state)));
   st.bind(ms(w.registered_at)).bind(ms(w.last_heartbeat_at));
+  st.bind(w.failures_in_a_row).bind(ms(w.excluded_until));
   return st.run();
 }
 
@@ -115,12 +118,12 @@ Status SqliteStore::save(const Model& model, const Dirty& dirty) {
     }
     Statement jobs(db_, "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)");
     for (const JobId& id : dirty.jobs) DROVER_TRY(save_job(jobs, *model.job(id)));
-    Statement tasks(db_, "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?)");
+    Statement tasks(db_, "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?)");
     for (const TaskKey& k : dirty.tasks) DROVER_TRY(save_task(tasks, k, model.task(k)));
     Statement attempts(db_,
                        "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     for (AttemptId id : dirty.attempts) DROVER_TRY(save_attempt(attempts, *model.attempt(id)));
-    Statement workers(db_, "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?)");
+    Statement workers(db_, "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?,?,?)");
     for (const WorkerId& id : dirty.workers) DROVER_TRY(save_worker(workers, *model.worker(id)));
     return ok_status();
   };
@@ -179,7 +182,7 @@ Status SqliteStore::load_jobs(Model& model) {
 
 Status SqliteStore::load_tasks(Model& model) {
   Statement st(db_, "SELECT job, stage, idx, input_kind, input, state, failures, lost, "
-                    "output_digest, output_bytes FROM tasks ORDER BY job, stage, idx");
+                    "output_digest, output_bytes, checkpoint_digest FROM tasks ORDER BY job, stage, idx");
   while (st.step()) {
     Task t;
     t.index = st.int64(2);
@@ -190,6 +193,7 @@ Status SqliteStore::load_tasks(Model& model) {
     t.lost = static_cast<int>(st.int64(7));
     t.output_digest = st.text(8);
     t.output_bytes = static_cast<std::uint64_t>(st.int64(9));
+    t.checkpoint_digest = st.text(10);
     model.load_task(st.text(0), static_cast<int>(st.int64(1)), std::move(t));
   }
   return st.status();
@@ -226,7 +230,7 @@ Status SqliteStore::load_attempts(Model& model) {
 
 Status SqliteStore::load_workers(Model& model) {
   Statement st(db_, "SELECT id, address, cpus, memory, labels, state, registered_at, "
-                    "last_heartbeat_at FROM workers");
+                    "last_heartbeat_at, failures_in_a_row, excluded_until FROM workers");
   while (st.step()) {
     Worker w;
     w.id = st.text(0);
@@ -242,6 +246,8 @@ Status SqliteStore::load_workers(Model& model) {
     w.state = nlohmann::json(st.text(5)).get<WorkerState>();
     w.registered_at = from_millis(st.int64(6));
     w.last_heartbeat_at = from_millis(st.int64(7));
+    w.failures_in_a_row = static_cast<int>(st.int64(8));
+    w.excluded_until = from_millis(st.int64(9));
     model.load_worker(std::move(w));
   }
   return st.status();

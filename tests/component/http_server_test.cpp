@@ -374,3 +374,138 @@ TEST_CASE("event loop timers fire and cancel", "[http][component]") {
   thread.join();
   CHECK(fired == 1);
 }
+
+namespace {
+
+// Sends all of `data` on a raw socket.
+void send_all(int fd, const std::string& data) {
+  REQUIRE(::send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size()));
+}
+
+// A long-poll route: holds its Respond, flags on_disconnect. Used by the
+// disconnect tests below.
+struct LongPoll {
+  std::mutex mutex;
+  std::vector<Respond> held;
+  std::promise<void> arrived;
+  std::promise<void> disconnected;
+  std::atomic<int> arrivals{0};
+  std::atomic<int> disconnects{0};
+  std::atomic<bool> on_loop_thread{false};
+  std::thread::id loop_thread;
+
+  void install(Router& router) {
+    router.add_async("GET", "/poll", [this](Request& request, Respond respond) {
+      loop_thread = std::this_thread::get_id();
+      request.on_disconnect([this] {
+        on_loop_thread = std::this_thread::get_id() == loop_thread;
+        if (disconnects++ == 0) disconnected.set_value();
+      });
+      {
+        std::lock_guard lock(mutex);
+        held.push_back(std::move(respond));
+      }
+      if (arrivals++ == 0) arrived.set_value();
+    });
+  }
+
+  Respond take() {
+    std::lock_guard lock(mutex);
+    REQUIRE(held.size() == 1);
+    Respond respond = std::move(held.front());
+    held.clear();
+    return respond;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("an async handler learns that its client disconnected", "[http][component]") {
+  LongPoll poll;
+  TestServer ts;
+  poll.install(ts.router());
+  ts.router().add("GET", "/x", [](Request&) -> Result<Response> { return Response::text(200, "x"); });
+  std::string url = ts.start();
+
+  int fd = raw_connect(url);
+  send_all(fd, "GET /poll HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(poll.arrived.get_future().wait_for(kWait) == std::future_status::ready);
+  ::close(fd);  // like a worker killed with -9
+  auto started = std::chrono::steady_clock::now();
+  REQUIRE(poll.disconnected.get_future().wait_for(1s) == std::future_status::ready);
+  CHECK(std::chrono::steady_clock::now() - started < 1s);
+  CHECK(poll.on_loop_thread);
+
+  // The late answer is harmless and the server keeps serving.
+  poll.take()(Response::text(200, "late"));
+  std::this_thread::sleep_for(50ms);
+  Client client(url, quick());
+  auto r = client.get("/x");
+  REQUIRE(r.ok());
+  CHECK(r->body == "x");
+  CHECK(poll.disconnects == 1);
+
+  // Requests built by hand have no connection to watch.
+  Request by_hand;
+  by_hand.on_disconnect([] { FAIL("called"); });
+}
+
+TEST_CASE("an answered request never reports a disconnect", "[http][component]") {
+  LongPoll poll;
+  TestServer ts;
+  poll.install(ts.router());
+  std::string url = ts.start();
+
+  auto answer_later = [&] {
+    ts.helper([&poll] {
+      poll.arrived.get_future().wait_for(kWait);
+      std::this_thread::sleep_for(100ms);
+      poll.take()(Response::text(200, "work"));
+    });
+  };
+  {
+    answer_later();
+    Client client(url, quick());
+    auto first = client.get("/poll");
+    REQUIRE(first.ok());
+    CHECK(first->body == "work");
+
+    // The watch read was cancelled cleanly: the same connection still works.
+    poll.arrived = std::promise<void>();
+    poll.arrivals = 0;
+    answer_later();
+    auto second = client.get("/poll");
+    REQUIRE(second.ok());
+    CHECK(second->body == "work");
+  }  // the client's connection closes after its answers
+  std::this_thread::sleep_for(200ms);
+  CHECK(poll.disconnects == 0);
+}
+
+TEST_CASE("a request pipelined behind a pending one is answered after it", "[http][component]") {
+  LongPoll poll;
+  TestServer ts;
+  poll.install(ts.router());
+  ts.router().add("GET", "/x", [](Request& r) -> Result<Response> {
+    return Response::text(200, "x" + r.query_or("n"));
+  });
+  std::string url = ts.start();
+
+  int fd = raw_connect(url);
+  send_all(fd, "GET /poll HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(poll.arrived.get_future().wait_for(kWait) == std::future_status::ready);
+  send_all(fd, "GET /x?n=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /x?n=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::this_thread::sleep_for(100ms);  // the watch reads the pipelined bytes
+  poll.take()(Response::text(200, "polled"));
+  std::string reply = read_all(fd);
+  ::close(fd);
+  auto first = reply.find("polled");
+  auto second = reply.find("x1");
+  auto third = reply.find("x2");
+  REQUIRE(first != std::string::npos);
+  REQUIRE(second != std::string::npos);
+  REQUIRE(third != std::string::npos);
+  CHECK(first < second);
+  CHECK(second < third);
+  CHECK(poll.disconnects == 0);
+}

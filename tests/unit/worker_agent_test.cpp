@@ -27,6 +27,7 @@ struct AgentFixture {
     options.identity.address = "127.0.0.1:1";
     options.identity.cpus = 2;
     options.shutdown_deadline = 10s;
+    options.drain_timeout = 300ms;
   }
 
   Assignment sleeper(std::int64_t id) {
@@ -99,8 +100,8 @@ TEST_CASE_METHOD(AgentFixture, "agent registers, runs work, applies kills and sh
   CHECK(agent.shutdown());
   CHECK(master.report_count() == 2);
   CHECK(report_of(2).state == AttemptState::killed);
-  CHECK(report_of(2).reason == "killed");
-  CHECK(report_of(2).message == "worker shutting down");
+  CHECK(report_of(2).reason == "drained");
+  CHECK(report_of(2).message == "worker drained");
   CHECK(table.size() == 0);
 }
 
@@ -126,5 +127,5 @@ TEST_CASE_METHOD(AgentFixture, "agent re-registers with its running attempts", "
     CHECK(master.registrations.back().running == std::vector<std::int64_t>{5});
   }
   CHECK(agent.shutdown());
-  CHECK(report_of(5).message == "worker shutting down");
+  CHECK(report_of(5).message == "worker drained");
 }

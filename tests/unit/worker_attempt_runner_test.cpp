@@ -151,7 +151,7 @@ TEST_CASE_METHOD(Fixture, "a kill request ends the attempt as killed", "[worker]
         return !master.started.empty();
       },
       10s));
-  CHECK(table.kill({8, 999}, "killed by the master") == 1);
+  CHECK(table.kill({8, 999}, "killed", "killed by the master") == 1);
   t.join();
   REQUIRE(master.reports.size() == 1);
   const auto& r = master.reports[0].second;

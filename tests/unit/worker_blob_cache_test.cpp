@@ -96,7 +96,8 @@ TEST_CASE("attempt sandbox copies the bundle and stages upstream outputs", "[wor
                   [&](const std::string& d) -> Result<std::string> { return blobs.at(d); });
   auto paths = AttemptPaths::under(work.path, 9);
   REQUIRE(create_attempt_dirs(paths, cache.bundle(sha256_hex(bundle)).value()).ok());
-  REQUIRE(stage_upstream(paths, {{"count", 4, sha256_hex(output)}}, cache).ok());
+  std::vector<UpstreamOutput> missing;
+  REQUIRE(stage_upstream(paths, {{"count", 4, sha256_hex(output)}}, cache, missing).ok());
   REQUIRE(hand_over(paths, std::nullopt).ok());
   CHECK(read_file(paths.sandbox / "bin" / "run.sh").value() == "echo hi\n");
   CHECK(read_file(paths.input / "count" / "4" / "part").value() == "upstream data");
@@ -105,5 +106,5 @@ TEST_CASE("attempt sandbox copies the bundle and stages upstream outputs", "[wor
   CHECK(std::filesystem::is_directory(paths.tmp));
   auto perms = std::filesystem::status(paths.root).permissions();
   CHECK(perms == std::filesystem::perms::owner_all);
-  CHECK_FALSE(stage_upstream(paths, {{"../evil", 0, sha256_hex(output)}}, cache).ok());
+  CHECK_FALSE(stage_upstream(paths, {{"../evil", 0, sha256_hex(output)}}, cache, missing).ok());
 }

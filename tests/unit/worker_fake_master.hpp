@@ -60,13 +60,36 @@ class FakeMaster final : public MasterApi {
   Status attempt_finished(std::int64_t id, const AttemptReport& r) override {
     std::lock_guard lock(mu);
     reports.emplace_back(id, r);
+    events.push_back("finished " + std::to_string(id));
+    return ok_status();
+  }
+  Status attempt_checkpoint(std::int64_t id, const CheckpointReport& r) override {
+    std::lock_guard lock(mu);
+    checkpoints.emplace_back(id, r.digest);
+    if (fence_on_checkpoint) return make_error(ErrorCode::conflict, "fenced");
     return ok_status();
   }
   Result<std::string> fetch_blob(const std::string& digest) override {
     std::lock_guard lock(mu);
+    ++blob_fetches;
+    if (unreachable_blobs) return make_error(ErrorCode::unavailable, "connection refused");
     auto it = blobs.find(digest);
     if (it == blobs.end()) return make_error(ErrorCode::not_found, "no blob");
     return it->second;
+  }
+  Status drain_worker(const std::string& id) override {
+    std::lock_guard lock(mu);
+    events.push_back("drain " + id);
+    return make_error(ErrorCode::unavailable, "ignored by the worker");
+  }
+  Status leave(const std::string& id) override {
+    std::lock_guard lock(mu);
+    events.push_back("leave " + id);
+    return ok_status();
+  }
+  std::size_t checkpoint_count() {
+    std::lock_guard lock(mu);
+    return checkpoints.size();
   }
   Status upload_blob(const std::string& digest, std::string content) override {
     std::lock_guard lock(mu);
@@ -85,6 +108,11 @@ class FakeMaster final : public MasterApi {
   std::vector<std::int64_t> started;
   std::vector<std::pair<std::int64_t, AttemptReport>> reports;
   std::map<std::string, std::string> blobs;
+  int blob_fetches = 0;
+  bool unreachable_blobs = false;  // fetch_blob answers "unavailable"
+  bool fence_on_checkpoint = false;
+  std::vector<std::pair<std::int64_t, std::string>> checkpoints;  // attempt, digest
+  std::vector<std::string> events;  // "finished N", "drain ID", "leave ID" in order
 };
 
 }  // namespace drover::worker::testing

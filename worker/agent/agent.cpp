@@ -6,7 +6,8 @@ namespace drover::worker {
 
 namespace {
 constexpr const char* kKilledByMaster = "killed by the master";
-constexpr const char* kShuttingDown = "worker shutting down";
+constexpr const char* kDraining = "worker draining";
+constexpr const char* kDrained = "worker drained";
 }  // namespace
 
 Agent::Agent(AgentOptions options, MasterApi& master, AttemptRunner& runner, AttemptTable& table,
@@ -14,8 +15,10 @@ Agent::Agent(AgentOptions options, MasterApi& master, AttemptRunner& runner, Att
     : options_(std::move(options)), master_(master), runner_(runner), table_(table), stop_(stop) {}
 
 Agent::~Agent() {
+  hurry();
   stop_.request_stop();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  if (drain_thread_.joinable()) drain_thread_.join();
   if (work_thread_.joinable()) work_thread_.detach();  // only when shutdown() said so
 }
 
@@ -58,7 +61,7 @@ bool Agent::register_after(std::uint64_t seen) {
       cv_.notify_all();
       spdlog::info("registered as {} ({} attempts running, {} to kill)", registration.id,
                    registration.running.size(), reply->kill.size());
-      table_.kill(reply->kill, kKilledByMaster);
+      table_.kill(reply->kill, FailureReason::killed, kKilledByMaster);
       return true;
     }
     note_master_state(false, reply.error().describe());
@@ -71,18 +74,15 @@ void Agent::work_loop() {
   std::uint64_t registered = 0;
   bool need_register = true;
   Backoff backoff;
-  while (!stop_.stopping()) {
+  while (!stop_.stopping() && !draining()) {
     if (need_register) {
       if (!register_after(registered)) break;
       registered = generation();
       need_register = false;
     }
     auto reply = master_.poll_work(options_.identity.id, options_.work_wait);
-    if (stop_.stopping()) {
-      if (reply.ok() && !reply->assignments.empty()) {
-        spdlog::info("{} assignments arrived while shutting down; not started",
-                     reply->assignments.size());
-      }
+    if (stop_.stopping() || draining()) {
+      if (reply.ok()) dispatch(*reply);  // kills apply; assignments are refused
       break;
     }
     if (!reply.ok()) {
@@ -104,19 +104,26 @@ void Agent::work_loop() {
 }
 
 void Agent::dispatch(const WorkReply& reply) {
-  if (!reply.kill.empty()) table_.kill(reply.kill, kKilledByMaster);
+  if (!reply.kill.empty()) table_.kill(reply.kill, FailureReason::killed, kKilledByMaster);
+  if (reply.drain) begin_drain("the master asked this worker to drain");
   for (const auto& assignment : reply.assignments) launch(assignment);
 }
 
 void Agent::launch(const Assignment& assignment) {
+  bool refused = false;
+  {
+    std::lock_guard lock(mu_);
+    refused = draining_ || stop_.stopping();
+    if (!refused) ++in_flight_;
+  }
+  if (refused) return runner_.refuse(assignment, FailureReason::drained, kDraining);
   auto attempt = runner_.admit(assignment);
   if (!attempt) {
     spdlog::warn("attempt {} assigned twice; ignoring the duplicate", assignment.attempt_id);
-    return;
-  }
-  {
     std::lock_guard lock(mu_);
-    ++in_flight_;
+    --in_flight_;
+    cv_.notify_all();
+    return;
   }
   std::thread([this, assignment, attempt] {
     runner_.run(assignment, attempt);
@@ -148,7 +155,7 @@ void Agent::heartbeat_loop() {
       if (!reregister) note_master_state(false, reply.error().describe());
     } else {
       note_master_state(true, "");
-      if (!reply->kill.empty()) table_.kill(reply->kill, kKilledByMaster);
+      if (!reply->kill.empty()) table_.kill(reply->kill, FailureReason::killed, kKilledByMaster);
       reregister = reply->reregister;
     }
     if (reregister) {
@@ -159,11 +166,62 @@ void Agent::heartbeat_loop() {
   }
 }
 
-bool Agent::shutdown() {
-  stop_.request_stop();
-  int running = table_.kill_all(kShuttingDown);
-  spdlog::info("shutting down: stopping {} running attempts", running);
+void Agent::begin_drain(const std::string& why) {
+  std::lock_guard lock(mu_);
+  if (draining_) return;
+  draining_ = true;
+  spdlog::info("draining ({}): {} attempts running, no new work; waiting up to {}", why,
+               in_flight_, format_duration(options_.drain_timeout));
+  drain_thread_ = std::thread([this] { drain_loop(); });
+}
+
+bool Agent::draining() const {
+  std::lock_guard lock(mu_);
+  return draining_;
+}
+
+bool Agent::wait_drained(Duration timeout) const {
   std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return drained_; });
+}
+
+void Agent::hurry() {
+  {
+    std::lock_guard lock(mu_);
+    hurry_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Agent::drain_loop() {
+  std::unique_lock lock(mu_);
+  bool finished = cv_.wait_for(lock, options_.drain_timeout,
+                               [&] { return in_flight_ == 0 || hurry_; }) &&
+                  in_flight_ == 0;
+  if (!finished) {
+    lock.unlock();
+    int killed = table_.kill_all(FailureReason::drained, kDrained);
+    spdlog::info("drain: stopping {} attempts still running", killed);
+    lock.lock();
+    if (!cv_.wait_for(lock, options_.shutdown_deadline, [&] { return in_flight_ == 0; })) {
+      spdlog::warn("drain: {} attempts did not finish reporting in time", in_flight_);
+    }
+  }
+  drained_ = true;
+  cv_.notify_all();
+  spdlog::info("drained: no attempts left; taking no work until restarted");
+}
+
+bool Agent::shutdown() {
+  begin_drain("stop signal");
+  Status told = master_.drain_worker(options_.identity.id);
+  if (!told.ok()) spdlog::info("could not tell the master about the drain: {}", told.error().describe());
+  if (drain_thread_.joinable()) drain_thread_.join();
+  Status left = master_.leave(options_.identity.id);
+  if (!left.ok()) spdlog::info("could not tell the master this worker leaves: {}", left.error().describe());
+  stop_.request_stop();
+  std::unique_lock lock(mu_);
+  // After stop, undelivered reports give up within the runner's report deadline.
   bool reported = cv_.wait_for(lock, options_.shutdown_deadline, [&] { return in_flight_ == 0; });
   if (!reported) spdlog::warn("{} attempts did not finish reporting in time", in_flight_);
   lock.unlock();

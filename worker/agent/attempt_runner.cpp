@@ -6,7 +6,10 @@
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
+#include "worker/agent/blob_upload.hpp"
 #include "worker/agent/task_env.hpp"
+#include "worker/checkpoint/checkpointer.hpp"
+#include "worker/executor/process_group_record.hpp"
 
 namespace drover::worker {
 
@@ -25,24 +28,23 @@ AttemptReport drover_error(const std::string& what, const Error& error) {
 }
 
 // Turns `r` into a drover-side failure, keeping its times and log digests.
-void mark_drover_error(AttemptReport& r, const std::string& what, const Error& error) {
-  AttemptReport f = drover_error(what, error);
-  r.state = f.state;
-  r.reason = f.reason;
-  r.message = f.message;
+void mark_drover_error(AttemptReport& r, std::string message) {
+  r.state = AttemptState::failed;
+  r.reason = FailureReason::drover_error;
+  r.message = std::move(message);
   r.output_digest.clear();
   r.output_bytes = 0;
 }
 
-bool is_final_rejection(const Error& e) {
-  return e.code == ErrorCode::conflict || e.code == ErrorCode::not_found;
+AttemptReport killed_report(const RunningAttempt& attempt) {
+  AttemptReport r;
+  r.state = AttemptState::killed;
+  r.reason = attempt.kill_reason().empty() ? FailureReason::killed : attempt.kill_reason();
+  r.message = attempt.kill_message();
+  return r;
 }
 
-// Transport failures and 5xx are worth retrying; other statuses are answers.
-bool is_retryable(const Error& e) {
-  return e.code == ErrorCode::unavailable || e.code == ErrorCode::internal ||
-         e.code == ErrorCode::io;
-}
+constexpr const char* kFencedByCheckpoint = "fenced by the master";
 
 }  // namespace
 
@@ -71,6 +73,8 @@ void AttemptRunner::run(const Assignment& a, const std::shared_ptr<RunningAttemp
     }
   }
   deps_.table.remove(a.attempt_id);
+  std::error_code ec;
+  std::filesystem::remove(process_group_file(options_.work_dir, a.attempt_id), ec);
   Status removed = drover::remove_all(attempt->paths().root);
   if (!removed.ok()) {
     spdlog::warn("attempt {}: cannot remove {}: {}", a.attempt_id, attempt->paths().root.string(),
@@ -78,12 +82,48 @@ void AttemptRunner::run(const Assignment& a, const std::shared_ptr<RunningAttemp
   }
 }
 
-Status AttemptRunner::prepare(const Assignment& a, const AttemptPaths& paths) {
+void AttemptRunner::refuse(const Assignment& a, const std::string& reason,
+                           const std::string& message) {
+  AttemptReport r;
+  r.state = AttemptState::killed;
+  r.reason = reason;
+  r.message = message;
+  r.started_at = r.finished_at = to_millis(deps_.clock.now());
+  spdlog::info("attempt {} ({} {}/{} #{}) not started: {}", a.attempt_id, a.job, a.stage, a.index,
+               a.attempt, message);
+  if (!deliver(a.attempt_id, r)) {
+    spdlog::warn("attempt {}: report not delivered before shutdown", a.attempt_id);
+  }
+}
+
+AttemptReport AttemptRunner::local_failure(const std::string& what, const Error& error) const {
+  if (is_disk_full(error, options_.work_dir, options_.disk_full)) {
+    return failure(FailureReason::drover_error,
+                   disk_full_message(options_.work_dir,
+                                     fmt::format("{}: {}", what, error.describe())));
+  }
+  return drover_error(what, error);
+}
+
+std::optional<AttemptReport> AttemptRunner::prepare(const Assignment& a,
+                                                    const AttemptPaths& paths) {
+  const char* what = "prepare failed";
   auto bundle = deps_.cache.bundle(a.bundle_digest);
-  if (!bundle.ok()) return bundle.error();
-  DROVER_TRY(create_attempt_dirs(paths, *bundle));
-  DROVER_TRY(stage_upstream(paths, a.upstream, deps_.cache));
-  return hand_over(paths, options_.task_user);
+  if (!bundle.ok()) return local_failure(what, bundle.error());
+  if (Status s = create_attempt_dirs(paths, *bundle); !s.ok()) return local_failure(what, s.error());
+  std::vector<UpstreamOutput> missing;
+  if (Status s = stage_upstream(paths, a.upstream, deps_.cache, missing); !s.ok()) {
+    if (missing.empty()) return local_failure(what, s.error());
+    AttemptReport r = failure(FailureReason::drover_error, s.error().message);
+    r.missing_upstream = std::move(missing);
+    return r;
+  }
+  if (!a.checkpoint_digest.empty()) {
+    Status s = restore_checkpoint(paths.checkpoint, a.checkpoint_digest, deps_.cache);
+    if (!s.ok()) return local_failure(what, s.error());
+  }
+  if (Status s = hand_over(paths, options_.task_user); !s.ok()) return local_failure(what, s.error());
+  return std::nullopt;
 }
 
 std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, RunningAttempt& attempt) {
@@ -94,23 +134,24 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
     r.finished_at = to_millis(deps_.clock.now());
     return r;
   };
-  Status prepared = prepare(a, paths);
-  if (!prepared.ok()) return stamp(drover_error("prepare failed", prepared.error()), prepared_from);
-  if (attempt.kill_requested()) {
-    AttemptReport r;
-    r.state = AttemptState::killed;
-    r.reason = FailureReason::killed;
-    r.message = attempt.kill_message();
-    return stamp(r, prepared_from);
-  }
+  if (auto failed = prepare(a, paths)) return stamp(std::move(*failed), prepared_from);
+  if (attempt.kill_requested()) return stamp(killed_report(attempt), prepared_from);
+  Checkpointer checkpoint(a.attempt_id, paths.checkpoint, deps_.master, deps_.stop);
+  checkpoint.restored(a.checkpoint_digest);
 
   TaskLaunch launch = build_task_launch(a, paths, options_.task_path);
   ExecSpec spec{launch.argv,       launch.env,        paths.sandbox,
                 paths.stdout_file, paths.stderr_file, Duration{a.timeout_ms}};
   auto execution = deps_.executor.start(spec);
-  if (!execution.ok()) return stamp(drover_error("spawn failed", execution.error()), prepared_from);
+  if (!execution.ok()) return stamp(local_failure("spawn failed", execution.error()), prepared_from);
   const TimePoint started = deps_.clock.now();
   attempt.attach(execution->get());
+  Status recorded = record_process_group(process_group_file(options_.work_dir, a.attempt_id),
+                                         (*execution)->pid());
+  if (!recorded.ok()) {
+    spdlog::warn("attempt {}: cannot record its process group: {}", a.attempt_id,
+                 recorded.error().describe());
+  }
 
   Status ack = deps_.master.attempt_started(a.attempt_id, started);
   if (!ack.ok() && is_final_rejection(ack.error())) {
@@ -123,9 +164,20 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
   if (!ack.ok()) {
     spdlog::warn("attempt {}: start not acknowledged: {}", a.attempt_id, ack.error().describe());
   }
-  ExecResult result = (*execution)->wait();
-  attempt.detach();
-  return stamp(outcome(a, result, attempt), started);
+  ExecResult result;
+  {
+    // Saves run on their own thread: the task keeps running while one uploads.
+    PeriodicCheckpoint periodic(checkpoint, Duration{a.checkpoint_interval_ms}, [&attempt] {
+      attempt.request_kill(FailureReason::killed, kFencedByCheckpoint);
+    });
+    result = (*execution)->wait();
+    attempt.detach();
+    periodic.stop();
+  }
+  AttemptReport report = outcome(a, result, attempt);
+  (void)checkpoint.save(/*final=*/true);
+  report.checkpoint_digest = checkpoint.latest_digest();
+  return stamp(std::move(report), started);
 }
 
 AttemptReport AttemptRunner::outcome(const Assignment& a, const ExecResult& result,
@@ -134,9 +186,20 @@ AttemptReport AttemptRunner::outcome(const Assignment& a, const ExecResult& resu
   r.exit_code = result.status.exit_code;
   r.signal = result.status.signal;
   if (result.termination == Termination::killed) {
-    r.state = AttemptState::killed;
-    r.reason = FailureReason::killed;
-    r.message = attempt.kill_message();
+    AttemptReport k = killed_report(attempt);
+    r.state = k.state;
+    r.reason = k.reason;
+    r.message = k.message;
+  } else if (result.termination == Termination::none && options_.disk_full(attempt.paths().root)) {
+    // Its writes (output, logs) may have failed: neither its result nor its
+    // output can be trusted. A drover-side failure, retried elsewhere.
+    r.state = AttemptState::failed;
+    r.reason = FailureReason::drover_error;
+    r.message = disk_full_message(
+        attempt.paths().root,
+        fmt::format("the task ended ({}) while the disk was full",
+                    result.status.signal != 0 ? describe_signal(result.status.signal)
+                                              : fmt::format("exit code {}", result.status.exit_code)));
   } else if (result.termination == Termination::timeout) {
     r.state = AttemptState::failed;
     r.reason = FailureReason::timeout;
@@ -157,25 +220,17 @@ AttemptReport AttemptRunner::outcome(const Assignment& a, const ExecResult& resu
   return r;
 }
 
-Result<std::string> AttemptRunner::upload_file_content(std::string content, std::uint64_t* size) {
-  std::string digest = sha256_hex(content);
-  *size = content.size();
-  Backoff backoff;
-  for (int tries = 1;; ++tries) {
-    Status uploaded = deps_.master.upload_blob(digest, content);
-    if (uploaded.ok()) return digest;
-    if (!is_retryable(uploaded.error()) || tries >= 4 || deps_.stop.stopping()) {
-      return uploaded.error();
-    }
-    deps_.stop.sleep_for(backoff.next());
-  }
-}
-
 void AttemptRunner::add_output(const AttemptPaths& paths, AttemptReport& r) {
   auto packed = pack_directory(paths.output);
-  if (!packed.ok()) return mark_drover_error(r, "pack of output failed", packed.error());
-  auto digest = upload_file_content(std::move(*packed), &r.output_bytes);
-  if (!digest.ok()) return mark_drover_error(r, "upload of output failed", digest.error());
+  if (!packed.ok()) {
+    AttemptReport f = local_failure("pack of output failed", packed.error());
+    return mark_drover_error(r, f.message);
+  }
+  r.output_bytes = packed->size();
+  auto digest = upload_blob_retrying(deps_.master, deps_.stop, std::move(*packed));
+  if (!digest.ok()) {
+    return mark_drover_error(r, drover_error("upload of output failed", digest.error()).message);
+  }
   r.output_digest = *digest;
 }
 
@@ -183,8 +238,7 @@ void AttemptRunner::add_logs(const AttemptPaths& paths, AttemptReport& r) {
   auto one = [&](const std::filesystem::path& file, std::string& digest_out) {
     auto content = read_file(file);
     if (!content.ok() || content->empty()) return;
-    std::uint64_t size = 0;
-    auto digest = upload_file_content(std::move(*content), &size);
+    auto digest = upload_blob_retrying(deps_.master, deps_.stop, std::move(*content));
     if (digest.ok()) {
       digest_out = *digest;
     } else {  // logs are best effort: the task's result stands

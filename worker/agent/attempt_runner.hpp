@@ -1,14 +1,19 @@
 #pragma once
 // AttemptRunner: runs one Attempt from assignment to acknowledged report:
 //
-//   admit ─> prepare (bundle, sandbox, upstream) ─> spawn ─> POST started
-//        ─> wait (timeout / kill) ─> pack + upload output and logs
+//   admit ─> prepare (bundle, sandbox, upstream, checkpoint restore)
+//        ─> spawn (pgid recorded) ─> POST started
+//        ─> wait (timeout / kill), checkpoint saved every interval meanwhile
+//        ─> pack + upload output and logs ─> final checkpoint save
 //        ─> POST finished (retried while the master is unreachable) ─> clean up
 //
 // A 409 on "started" means the master fenced the attempt: it is killed and
-// dropped without a report. run() blocks and is called on the attempt's own
-// thread; admit() is called by the work loop. The runner itself is stateless
-// and thread-safe; it is owned by the composition root.
+// dropped without a report; a 409 on a checkpoint kills it like a master kill.
+// Missing or corrupt upstream outputs are listed in the report (lineage); a
+// full work_dir fails the attempt with "no space left on device in <path>".
+// run() blocks and is called on the attempt's own thread; admit() and refuse()
+// by the work loop. The runner itself is stateless and thread-safe; it is
+// owned by the composition root.
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -21,6 +26,7 @@
 #include "worker/agent/stop_signal.hpp"
 #include "worker/executor/executor.hpp"
 #include "worker/sandbox/blob_cache.hpp"
+#include "worker/sandbox/disk_space.hpp"
 
 namespace drover::worker {
 
@@ -30,6 +36,7 @@ struct RunnerOptions {
   std::string task_path = "/usr/local/bin:/usr/bin:/bin";  // PATH given to tasks
   // After shutdown began, stop retrying an unreachable master after this long.
   Duration report_deadline_after_stop = std::chrono::seconds(10);
+  DiskFullProbe disk_full = filesystem_full;  // tests fake a full disk
 };
 
 struct RunnerDeps {
@@ -53,17 +60,24 @@ class AttemptRunner {
   // Runs an admitted attempt to its end, reports it and removes it. Blocks.
   void run(const Assignment& assignment, const std::shared_ptr<RunningAttempt>& attempt);
 
+  // Reports an assignment that is not started (state killed, `reason`) without
+  // admitting it; e.g. one that arrived while the worker drains. Blocks.
+  void refuse(const Assignment& assignment, const std::string& reason,
+              const std::string& message);
+
   // The report for an attempt (run or not) that ended; exposed for tests.
   // nullopt: fenced by the master, nothing to report.
   std::optional<AttemptReport> execute(const Assignment& assignment, RunningAttempt& attempt);
 
  private:
-  Status prepare(const Assignment& assignment, const AttemptPaths& paths);
+  // A failure report when the attempt cannot start; nullopt when ready.
+  std::optional<AttemptReport> prepare(const Assignment& assignment, const AttemptPaths& paths);
+  // A drover_error for a local failure; says "no space left on device" when it was that.
+  AttemptReport local_failure(const std::string& what, const Error& error) const;
   AttemptReport outcome(const Assignment& assignment, const ExecResult& result,
                         RunningAttempt& attempt);
   void add_output(const AttemptPaths& paths, AttemptReport& report);
   void add_logs(const AttemptPaths& paths, AttemptReport& report);
-  Result<std::string> upload_file_content(std::string content, std::uint64_t* size);
   // Sends the report until acknowledged (or fenced); false when it gave up.
   bool deliver(std::int64_t attempt_id, const AttemptReport& report);
 

@@ -7,10 +7,11 @@
 
 namespace drover::worker {
 
-void RunningAttempt::request_kill(const std::string& message) {
+void RunningAttempt::request_kill(const std::string& reason, const std::string& message) {
   std::lock_guard lock(mu_);
   if (!killed_) {
     killed_ = true;
+    kill_reason_ = reason;
     kill_message_ = message;
   }
   if (execution_ != nullptr) execution_->kill();
@@ -19,6 +20,11 @@ void RunningAttempt::request_kill(const std::string& message) {
 bool RunningAttempt::kill_requested() const {
   std::lock_guard lock(mu_);
   return killed_;
+}
+
+std::string RunningAttempt::kill_reason() const {
+  std::lock_guard lock(mu_);
+  return kill_reason_;
 }
 
 std::string RunningAttempt::kill_message() const {
@@ -90,20 +96,21 @@ std::vector<AttemptProgress> AttemptTable::progress() const {
   return out;
 }
 
-int AttemptTable::kill(const std::vector<std::int64_t>& ids, const std::string& message) {
+int AttemptTable::kill(const std::vector<std::int64_t>& ids, const std::string& reason,
+                       const std::string& message) {
   int known = 0;
   for (auto id : ids) {
     if (auto a = find(id)) {
-      a->request_kill(message);
+      a->request_kill(reason, message);
       ++known;
     }
   }
   return known;
 }
 
-int AttemptTable::kill_all(const std::string& message) {
+int AttemptTable::kill_all(const std::string& reason, const std::string& message) {
   auto all = snapshot();
-  for (const auto& a : all) a->request_kill(message);
+  for (const auto& a : all) a->request_kill(reason, message);
   return static_cast<int>(all.size());
 }
 

@@ -27,10 +27,12 @@ class RunningAttempt {
   std::int64_t id() const { return id_; }
   const AttemptPaths& paths() const { return paths_; }
 
-  // Marks the attempt killed (first message wins) and terminates its process if
-  // one runs. An attempt killed before its process starts never starts it.
-  void request_kill(const std::string& message);
+  // Marks the attempt killed (the first request's reason and message win) and
+  // terminates its process if one runs. An attempt killed before its process
+  // starts never starts it. `reason` is a FailureReason (killed, drained).
+  void request_kill(const std::string& reason, const std::string& message);
   bool kill_requested() const;
+  std::string kill_reason() const;
   std::string kill_message() const;
 
   // Called by the runner around Execution::wait(); `execution` outlives the pair.
@@ -43,6 +45,7 @@ class RunningAttempt {
   mutable std::mutex mu_;
   Execution* execution_ = nullptr;
   bool killed_ = false;
+  std::string kill_reason_;
   std::string kill_message_;
 };
 
@@ -59,8 +62,9 @@ class AttemptTable {
   std::vector<AttemptProgress> progress() const;
 
   // Kill requests; unknown ids are ignored. Returns how many were known.
-  int kill(const std::vector<std::int64_t>& ids, const std::string& message);
-  int kill_all(const std::string& message);
+  int kill(const std::vector<std::int64_t>& ids, const std::string& reason,
+           const std::string& message);
+  int kill_all(const std::string& reason, const std::string& message);
 
   // Waits until the table is empty or `timeout` passed; true when empty.
   bool wait_empty(Duration timeout) const;

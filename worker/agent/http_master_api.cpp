@@ -129,6 +129,30 @@ Status HttpMasterApi::attempt_finished(std::int64_t attempt_id, const AttemptRep
   return ok_status();
 }
 
+Status HttpMasterApi::attempt_checkpoint(std::int64_t attempt_id, const CheckpointReport& report) {
+  nlohmann::json body = report;
+  auto j = call_json("POST", fmt::format("/internal/v1/attempts/{}/checkpoint", attempt_id), &body,
+                     Duration{0});
+  if (!j.ok()) return j.error();
+  return ok_status();
+}
+
+Status HttpMasterApi::drain_worker(const std::string& worker_id) {
+  nlohmann::json body = nlohmann::json::object();
+  auto target = fmt::format("/internal/v1/workers/{}/drain", http::url_encode(worker_id));
+  auto j = call_json("POST", target, &body, std::chrono::seconds(10));
+  if (!j.ok()) return j.error();
+  return ok_status();
+}
+
+Status HttpMasterApi::leave(const std::string& worker_id) {
+  nlohmann::json body = nlohmann::json::object();
+  auto target = fmt::format("/internal/v1/workers/{}/leave", http::url_encode(worker_id));
+  auto j = call_json("POST", target, &body, std::chrono::seconds(10));
+  if (!j.ok()) return j.error();
+  return ok_status();
+}
+
 Result<std::string> HttpMasterApi::fetch_blob(const std::string& digest) {
   auto response = send("GET", "/internal/v1/blobs/" + digest, {}, {}, kBlobTimeout);
   if (!response.ok()) return response.error();

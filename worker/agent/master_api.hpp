@@ -36,8 +36,15 @@ class MasterApi {
   [[nodiscard]] virtual Status attempt_started(std::int64_t attempt_id, TimePoint started_at) = 0;
   [[nodiscard]] virtual Status attempt_finished(std::int64_t attempt_id,
                                                 const AttemptReport& report) = 0;
+  // After the checkpoint blob was uploaded; `conflict` = fenced.
+  [[nodiscard]] virtual Status attempt_checkpoint(std::int64_t attempt_id,
+                                                  const CheckpointReport& report) = 0;
   [[nodiscard]] virtual Result<std::string> fetch_blob(const std::string& digest) = 0;
   [[nodiscard]] virtual Status upload_blob(const std::string& digest, std::string content) = 0;
+  // SIGTERM drain: ask the master to stop assigning work here, then to forget
+  // this worker once its attempts are reported (SPEC §4.8).
+  [[nodiscard]] virtual Status drain_worker(const std::string& worker_id) = 0;
+  [[nodiscard]] virtual Status leave(const std::string& worker_id) = 0;
 };
 
 // HTTP implementation. Keeps a small stack of idle http::Clients (one is used
@@ -52,8 +59,11 @@ class HttpMasterApi final : public MasterApi {
   Result<HeartbeatReply> heartbeat(const std::string& worker_id, const Heartbeat& hb) override;
   Status attempt_started(std::int64_t attempt_id, TimePoint started_at) override;
   Status attempt_finished(std::int64_t attempt_id, const AttemptReport& report) override;
+  Status attempt_checkpoint(std::int64_t attempt_id, const CheckpointReport& report) override;
   Result<std::string> fetch_blob(const std::string& digest) override;
   Status upload_blob(const std::string& digest, std::string content) override;
+  Status drain_worker(const std::string& worker_id) override;
+  Status leave(const std::string& worker_id) override;
 
  private:
   struct Lease;

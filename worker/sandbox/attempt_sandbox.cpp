@@ -1,6 +1,7 @@
 #include "worker/sandbox/attempt_sandbox.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,26 +66,58 @@ Status create_attempt_dirs(const AttemptPaths& paths, const fs::path& bundle_dir
   return ok_status();
 }
 
+namespace {
+
+// Missing or corrupt, as opposed to unreachable or a local failure.
+bool is_lineage_error(const Error& e) {
+  return e.code == ErrorCode::not_found || e.code == ErrorCode::invalid_spec;
+}
+
+Status stage_one(const AttemptPaths& paths, const UpstreamOutput& up, BlobCache& cache) {
+  auto blob = cache.blob(up.digest);
+  if (!blob.ok()) return blob.error();
+  fs::path dest = paths.input / up.stage / std::to_string(up.index);
+  std::error_code ec;
+  fs::create_directories(dest, ec);
+  if (ec) return io_error("cannot create " + dest.string(), ec);
+  Status unpacked = unpack_archive_file(*blob, dest);
+  if (!unpacked.ok()) {
+    return make_error(unpacked.error().code,
+                      fmt::format("unpack of {}/{} output failed: {}", up.stage, up.index,
+                                  unpacked.error().describe()));
+  }
+  return ok_status();
+}
+
+Error missing_error(const std::vector<UpstreamOutput>& missing) {
+  std::string more =
+      missing.size() > 1 ? fmt::format(" (and {} more)", missing.size() - 1) : std::string{};
+  return make_error(ErrorCode::not_found,
+                    fmt::format("upstream output {}/{} is missing or corrupt{}",
+                                missing.front().stage, missing.front().index, more));
+}
+
+}  // namespace
+
 Status stage_upstream(const AttemptPaths& paths, const std::vector<UpstreamOutput>& upstream,
-                      BlobCache& cache) {
+                      BlobCache& cache, std::vector<UpstreamOutput>& missing) {
+  missing.clear();
   for (const auto& up : upstream) {
     if (!safe_segment(up.stage)) {
       return make_error(ErrorCode::invalid_argument,
                         fmt::format("bad upstream stage \"{}\"", up.stage));
     }
-    auto blob = cache.blob(up.digest);
-    if (!blob.ok()) return blob.error();
-    fs::path dest = paths.input / up.stage / std::to_string(up.index);
-    std::error_code ec;
-    fs::create_directories(dest, ec);
-    if (ec) return io_error("cannot create " + dest.string(), ec);
-    Status unpacked = unpack_archive_file(*blob, dest);
-    if (!unpacked.ok()) {
-      return make_error(unpacked.error().code,
-                        fmt::format("unpack of {}/{} output failed: {}", up.stage, up.index,
-                                    unpacked.error().describe()));
+    Status staged = stage_one(paths, up, cache);
+    if (staged.ok()) continue;
+    if (!is_lineage_error(staged.error())) {
+      if (!missing.empty()) break;
+      return staged.error();
     }
+    spdlog::warn("upstream output {}/{} ({}) is missing or corrupt: {}", up.stage, up.index,
+                 up.digest, staged.error().describe());
+    missing.push_back(up);
   }
+  if (!missing.empty()) return missing_error(missing);
   return ok_status();
 }
 

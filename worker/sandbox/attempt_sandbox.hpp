@@ -50,9 +50,15 @@ struct TaskUser {
                                          const std::filesystem::path& bundle_dir);
 
 // Downloads (through the cache) and unpacks each upstream output into
-// input/<stage>/<index>/.
+// input/<stage>/<index>/. Outputs that are missing (the master answers 404) or
+// corrupt (digest mismatch, not a valid archive) are appended to `missing` and
+// the others are still checked; the error then names the first of them
+// ("upstream output s/3 is missing or corrupt"). Any other failure (master
+// unreachable, local disk) stops at once and is returned as it is, unless
+// missing outputs were found before it.
 [[nodiscard]] Status stage_upstream(const AttemptPaths& paths,
-                                    const std::vector<UpstreamOutput>& upstream, BlobCache& cache);
+                                    const std::vector<UpstreamOutput>& upstream, BlobCache& cache,
+                                    std::vector<UpstreamOutput>& missing);
 
 // Makes the tree private to the task: owned by `user` (when set), root mode 0700.
 [[nodiscard]] Status hand_over(const AttemptPaths& paths, const std::optional<TaskUser>& user);

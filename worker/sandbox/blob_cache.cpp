@@ -64,7 +64,7 @@ Result<std::string> BlobCache::fetch_verified(const std::string& digest) {
   }
   std::string actual = sha256_hex(*bytes);
   if (actual != digest) {
-    return make_error(ErrorCode::io,
+    return make_error(ErrorCode::invalid_spec,
                       fmt::format("download of {} failed: content has digest {}", digest, actual));
   }
   return bytes;

@@ -6,6 +6,9 @@
 // the same time: the first caller fetches, the others wait for its result. A
 // failed download is not remembered; the next caller tries again. Content is
 // verified against the digest before it becomes visible (temp + rename).
+// Errors: the fetcher's code when the download failed (not_found: the master
+// has no such blob), invalid_spec when the bytes do not match the digest, io
+// when the local disk failed.
 // Thread-safe; shared by all attempt threads; owned by the composition root.
 #include <filesystem>
 #include <functional>

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs dependencies and builds drover into ${DROVER_BUILD_DIR:-build};
+# the programs land in build/bin. Shared by example.sh and test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./deploy/install-deps.sh
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
+build=${DROVER_BUILD_DIR:-build}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${DROVER_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+cmake --build "$build" -j"$(nproc)"

@@ -1,0 +1,81 @@
+#include "worker/executor/process_group_record.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "common/fs/fs.hpp"
+
+namespace drover::worker {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string boot_id() {
+  auto id = read_file("/proc/sys/kernel/random/boot_id");
+  if (!id.ok()) return "-";
+  std::string s = *id;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s.empty() ? "-" : s;
+}
+
+// Field 22 of /proc/<pid>/stat (clock ticks since boot); nullopt when gone.
+std::optional<std::string> start_time(pid_t pid) {
+  auto stat = read_file(fmt::format("/proc/{}/stat", pid));
+  if (!stat.ok()) return std::nullopt;
+  auto paren = stat->rfind(')');  // the command name may contain spaces
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat->substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 22; ++i) {  // fields 3.. follow the name
+    if (!(fields >> field)) return std::nullopt;
+  }
+  return field;
+}
+
+bool group_exists(pid_t pgid) { return ::kill(-pgid, 0) == 0 || errno == EPERM; }
+
+}  // namespace
+
+fs::path process_group_file(const fs::path& work_dir, std::int64_t attempt_id) {
+  return work_dir / "attempts" / fmt::format("{}.pgid", attempt_id);
+}
+
+Status record_process_group(const fs::path& file, pid_t pgid) {
+  auto started = start_time(pgid);
+  return write_file_atomic(file, fmt::format("{} {} {}\n", pgid, boot_id(),
+                                             started ? *started : std::string("-")));
+}
+
+int kill_recorded_groups(const fs::path& work_dir) {
+  int killed = 0;
+  std::error_code ec;
+  const std::string boot = boot_id();
+  for (fs::directory_iterator it(work_dir / "attempts", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (it->path().extension() != ".pgid") continue;
+    auto text = read_file(it->path());
+    if (!text.ok()) continue;
+    std::istringstream in(*text);
+    long pgid = 0;
+    std::string recorded_boot, recorded_start;
+    if (!(in >> pgid >> recorded_boot >> recorded_start) || pgid <= 1) continue;
+    if (recorded_boot != boot || !group_exists(static_cast<pid_t>(pgid))) continue;
+    auto leader_start = start_time(static_cast<pid_t>(pgid));
+    if (leader_start && *leader_start != recorded_start) continue;  // a new process, not ours
+    if (::kill(-static_cast<pid_t>(pgid), SIGKILL) == 0) {
+      spdlog::warn("killed process group {} left running by an earlier run ({})", pgid,
+                   it->path().filename().string());
+      ++killed;
+    }
+  }
+  return killed;
+}
+
+}  // namespace drover::worker
