@@ -57,6 +57,10 @@ Status add_file_actions(const SpawnOptions& options, posix_spawn_file_actions_t*
     int rc = posix_spawn_file_actions_addchdir_np(actions, options.cwd.c_str());
     if (rc != 0) return errno_error("spawn: cwd", rc);
   }
+  // The child inherits only stdin/stdout/stderr: a task must not hold the parent's
+  // sockets open (a killed worker's connections must close when it dies).
+  int rc = posix_spawn_file_actions_addclosefrom_np(actions, 3);
+  if (rc != 0) return errno_error("spawn: closefrom", rc);
   return ok_status();
 }
 

@@ -36,10 +36,12 @@ struct TaskInfo {
   TaskState state = TaskState::pending;
   std::string output_digest;  // committed output; empty until committed
   std::uint64_t output_bytes = 0;
+  std::string checkpoint_digest;      // newest saved checkpoint; empty = none
   std::vector<AttemptInfo> attempts;  // oldest first
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskInfo, job, stage, index, input, state,
-                                                output_digest, output_bytes, attempts)
+                                                output_digest, output_bytes, checkpoint_digest,
+                                                attempts)
 
 struct TaskList {
   std::vector<TaskInfo> tasks;

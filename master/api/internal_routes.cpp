@@ -41,7 +41,10 @@ void add_internal_routes(http::Router& router, Coordinator& co) {
     auto wait = int_param(req.query_or("wait_ms", "20000"), "wait_ms");
     if (!wait.ok()) return respond(Response::error(wait.error()));
     Duration d = std::clamp<Duration>(Duration{*wait}, Duration{0}, kMaxPoll);
-    co.poll_work(req.param("id"), d, respond_json<WorkReply>(std::move(respond)));
+    std::string id = req.param("id");
+    std::uint64_t poll = co.poll_work(id, d, respond_json<WorkReply>(std::move(respond)));
+    // A killed worker closes this connection at once: notice it without waiting for heartbeats.
+    if (poll) req.on_disconnect([&co, id, poll] { co.poll_disconnected(id, poll); });
   });
   router.add_async("POST", "/internal/v1/attempts/{id}/started", [&co](Request& req, Respond respond) {
     auto id = int_param(req.param("id"), "attempt");

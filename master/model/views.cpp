@@ -49,6 +49,7 @@ TaskInfo task_info(const Model& model, const Job& job, int stage, const Task& ta
   out.state = task.state;
   out.output_digest = task.output_digest;
   out.output_bytes = task.output_bytes;
+  out.checkpoint_digest = task.checkpoint_digest;
   for (AttemptId id : task.attempts) out.attempts.push_back(attempt_info(model.attempts().at(id)));
   return out;
 }

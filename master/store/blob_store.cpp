@@ -38,7 +38,11 @@ Result<std::string> BlobStore::get(std::string_view digest) const {
   auto data = read_file(path_of(digest));
   if (!data.ok()) return data.error();
   if (sha256_hex(*data) != digest) {
-    return make_error(ErrorCode::io, fmt::format("blob {} is corrupt (digest mismatch)", digest));
+    // Quarantine it: from now on it is simply missing, and lineage recomputes it.
+    std::error_code ec;
+    std::filesystem::rename(path_of(digest), path_of(digest).string() + ".corrupt", ec);
+    return make_error(ErrorCode::not_found,
+                      fmt::format("blob {} was corrupt (digest mismatch) and is set aside", digest));
   }
   return data;
 }

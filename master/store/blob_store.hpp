@@ -17,7 +17,8 @@ class BlobStore {
   bool has(std::string_view digest) const;
   // Stores `data` under `digest` after checking that sha256(data) == digest.
   Status put(std::string_view digest, std::string_view data);
-  // Reads and verifies; not_found when absent, io when corrupt.
+  // Reads and verifies. not_found when absent or corrupt (a corrupt file is renamed
+  // to <digest>.corrupt, so it counts as missing from then on); io when unreadable.
   Result<std::string> get(std::string_view digest) const;
 
   static constexpr std::string_view kEmptyDigest =

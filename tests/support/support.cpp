@@ -153,7 +153,26 @@ Child& Cluster::start_worker(const std::string& id, double cpus, std::vector<std
     argv.push_back("true");
   }
   argv.insert(argv.end(), flags.begin(), flags.end());
+  worker_argv_.emplace_back(id, argv);
   workers_.emplace_back(id, std::make_unique<Child>(argv, root_ / ("worker-" + id + ".log")));
+  return *workers_.back().second;
+}
+
+Child& Cluster::restart_worker(const std::string& id) {
+  const std::vector<std::string>* argv = nullptr;
+  for (const auto& [wid, a] : worker_argv_) {
+    if (wid == id) argv = &a;
+  }
+  INFO("restart_worker: unknown worker " << id);
+  REQUIRE(argv != nullptr);
+  std::string log = "worker-" + id + ".log." + std::to_string(++restarts_);
+  for (auto& [wid, w] : workers_) {
+    if (wid != id) continue;
+    if (w && w->running()) w->kill9();
+    w = std::make_unique<Child>(*argv, root_ / log);
+    return *w;
+  }
+  workers_.emplace_back(id, std::make_unique<Child>(*argv, root_ / log));
   return *workers_.back().second;
 }
 

@@ -66,6 +66,10 @@ class Cluster {
   void stop_master(int sig = SIGTERM);
   Child& start_worker(const std::string& id, double cpus = 1, std::vector<std::string> flags = {});
   bool wait_workers_alive(std::size_t n, Duration timeout = std::chrono::seconds(20));
+  // Starts worker `id` again with the arguments it was first started with (same
+  // id, work dir, cpus and flags); SIGKILLs the old process first if it still
+  // runs. Each restart logs to worker-ID.log.N. REQUIREs a known id.
+  Child& restart_worker(const std::string& id);
 
   std::string url() const { return "http://" + address_; }
   http::Client client() const { return http::Client(url()); }
@@ -83,6 +87,8 @@ class Cluster {
   std::string address_;
   std::unique_ptr<Child> master_;
   std::vector<std::pair<std::string, std::unique_ptr<Child>>> workers_;
+  std::vector<std::pair<std::string, std::vector<std::string>>> worker_argv_;  // for restarts
+  int restarts_ = 0;
 };
 
 // Runs any command to completion with a bound; stdout/stderr captured.

@@ -10,6 +10,7 @@
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
 #include "worker/agent/blob_upload.hpp"
+#include "worker/sandbox/attempt_sandbox.hpp"
 
 namespace drover::worker {
 
@@ -41,7 +42,7 @@ Status restore_checkpoint(const fs::path& dir, const std::string& digest, BlobCa
     return make_error(blob.error().code,
                       fmt::format("restore of checkpoint failed: {}", blob.error().describe()));
   }
-  Status unpacked = unpack_archive_file(*blob, dir);
+  Status unpacked = unpacked_without_loss(unpack_archive_file(*blob, dir), dir);
   if (!unpacked.ok()) {
     return make_error(unpacked.error().code, fmt::format("restore of checkpoint {} failed: {}",
                                                          digest, unpacked.error().describe()));

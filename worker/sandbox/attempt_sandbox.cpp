@@ -10,6 +10,7 @@
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
+#include "worker/sandbox/disk_space.hpp"
 
 namespace drover::worker {
 
@@ -66,6 +67,14 @@ Status create_attempt_dirs(const AttemptPaths& paths, const fs::path& bundle_dir
   return ok_status();
 }
 
+Status unpacked_without_loss(Status unpacked, const fs::path& dest) {
+  if (unpacked.ok() && filesystem_full(dest)) {
+    return make_error(ErrorCode::io, fmt::format("cannot unpack into {}: {}", dest.string(),
+                                                 std::strerror(ENOSPC)));
+  }
+  return unpacked;
+}
+
 namespace {
 
 // Missing or corrupt, as opposed to unreachable or a local failure.
@@ -80,11 +89,15 @@ Status stage_one(const AttemptPaths& paths, const UpstreamOutput& up, BlobCache&
   std::error_code ec;
   fs::create_directories(dest, ec);
   if (ec) return io_error("cannot create " + dest.string(), ec);
-  Status unpacked = unpack_archive_file(*blob, dest);
+  Status unpacked = unpacked_without_loss(unpack_archive_file(*blob, dest), dest);
   if (!unpacked.ok()) {
-    return make_error(unpacked.error().code,
+    // The blob matched its digest: unless our own disk failed, the output is corrupt.
+    const Error& e = unpacked.error();
+    bool local = is_disk_full(e, dest, filesystem_full) ||
+                 (e.code == ErrorCode::io && e.message.rfind("cannot unpack", 0) == 0);
+    return make_error(local ? ErrorCode::io : ErrorCode::invalid_spec,
                       fmt::format("unpack of {}/{} output failed: {}", up.stage, up.index,
-                                  unpacked.error().describe()));
+                                  e.describe()));
   }
   return ok_status();
 }

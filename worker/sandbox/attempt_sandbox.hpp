@@ -60,6 +60,11 @@ struct TaskUser {
                                     const std::vector<UpstreamOutput>& upstream, BlobCache& cache,
                                     std::vector<UpstreamOutput>& missing);
 
+// `unpacked`, or an ENOSPC error when it is ok but `dest`'s file system is now
+// full: libarchive reports a failed data write only as a warning, so a full
+// disk can leave truncated files behind an "ok" unpack.
+[[nodiscard]] Status unpacked_without_loss(Status unpacked, const std::filesystem::path& dest);
+
 // Makes the tree private to the task: owned by `user` (when set), root mode 0700.
 [[nodiscard]] Status hand_over(const AttemptPaths& paths, const std::optional<TaskUser>& user);
 

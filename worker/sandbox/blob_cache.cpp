@@ -5,6 +5,7 @@
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
+#include "worker/sandbox/attempt_sandbox.hpp"
 
 namespace drover::worker {
 
@@ -79,7 +80,7 @@ Result<fs::path> BlobCache::produce_bundle(const std::string& digest) {
   if (!bytes.ok()) return bytes.error();
   auto tmp = make_temp_dir(".unpack-" + digest.substr(0, 12) + "-", dir.parent_path());
   if (!tmp.ok()) return tmp.error();
-  Status unpacked = unpack_archive(*bytes, *tmp);
+  Status unpacked = unpacked_without_loss(unpack_archive(*bytes, *tmp), *tmp);
   if (!unpacked.ok()) {
     (void)drover::remove_all(*tmp);
     return make_error(unpacked.error().code, fmt::format("unpack of bundle {} failed: {}", digest,
