@@ -177,7 +177,10 @@ Status LocalCluster::start_workers() {
                                   "--work-dir",
                                   work.string(),
                                   "--cpus",
-                                  "1"};
+                                  "1",
+                                  // The job is over when they are stopped: no drain to wait out.
+                                  "--drain-timeout",
+                                  "1s"};
     if (options_.allow_root) {
       argv.push_back("--allow-root");
       argv.push_back("true");

@@ -389,7 +389,8 @@ Status copy_data(archive* in, archive* disk, const CheckedEntry& c) {
     if (rc < ARCHIVE_WARN) return reader_error(in);
     copied += size;
     if (copied > c.size) return refuse(c.name, "more data than its declared size");
-    if (archive_write_data_block(disk, buf, size, offset) < ARCHIVE_WARN) {
+    // A short write (disk full) comes back as ARCHIVE_WARN: anything but OK is a failure.
+    if (archive_write_data_block(disk, buf, size, offset) != ARCHIVE_OK) {
       return disk_error(disk, c.name);
     }
   }

@@ -19,9 +19,10 @@ struct WorkerRegistration {
   std::uint64_t memory = 0;
   std::map<std::string, std::string> labels;
   std::vector<std::int64_t> running;  // attempts still running on it (re-registration)
+  bool draining = false;              // it is draining and takes no new work
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WorkerRegistration, id, address, cpus, memory,
-                                                labels, running)
+                                                labels, running, draining)
 
 struct RegistrationReply {
   std::int64_t heartbeat_interval_ms = 1000;

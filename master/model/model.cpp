@@ -321,6 +321,7 @@ Effects Model::register_worker(const WorkerRegistration& reg, TimePoint now) {
   w.labels = reg.labels;
   // A restart ends a drain, not an exclusion.
   if (w.state != WorkerState::excluded || now >= w.excluded_until) w.state = WorkerState::alive;
+  if (reg.draining) w.state = WorkerState::draining;
   w.registered_at = now;
   w.last_heartbeat_at = now;
   dirty_.workers.insert(w.id);

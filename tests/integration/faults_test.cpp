@@ -321,3 +321,97 @@ stages:
   REQUIRE(out.exit_code == 0);
   CHECK(read_text(tmp.path / "out" / "b" / "0" / "all") == "0\n1\n2\n");
 }
+
+TEST_CASE("checkpoints are saved while running and restored into the next attempt elsewhere",
+          "[integration][faults]") {
+  TempDir tmp;
+  TaskPids pids(tmp.path / "pids");
+  Cluster c(tmp.path);
+  c.start_worker("w1", 1);
+  REQUIRE(c.wait_workers_alive(1));
+  auto bundle = write_bundle(tmp.path / "b", replace_all(R"(name: resume
+max_attempts: 1
+checkpoint_interval: 200ms
+stages:
+  - name: s
+    command: ["sh", "-c", "echo $$ >> PIDS/p; n=0; [ -f $DROVER_CHECKPOINT_DIR/n ] && n=$(cat $DROVER_CHECKPOINT_DIR/n); echo $n > $DROVER_OUTPUT_DIR/start; [ $DROVER_ATTEMPT = 1 ] || exit 0; i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo $i > $DROVER_CHECKPOINT_DIR/t; mv $DROVER_CHECKPOINT_DIR/t $DROVER_CHECKPOINT_DIR/n; sleep 0.05; done"]
+)", "PIDS", pids.dir.string()));
+  std::string id = submit(c, bundle);
+  REQUIRE(wait_until([&] { return tasks_of(c, id)[0]["checkpoint_digest"] != ""; }, 20s));
+  c.start_worker("w2", 1);
+  REQUIRE(c.wait_workers_alive(2));
+  c.worker("w1")->kill9();
+  REQUIRE(wait_until([&] { return job_state(c, id) != "running"; }, 30s));
+  CHECK(job_state(c, id) == "succeeded");
+  auto task = tasks_of(c, id)[0];
+  CHECK(task["attempts"][0]["state"] == "lost");
+  CHECK(task["attempts"][1]["worker"] == "w2");
+  REQUIRE(c.cli({"output", id, "--to", (tmp.path / "out").string()}).exit_code == 0);
+  int start = std::stoi(read_text(tmp.path / "out" / "s" / "0" / "start"));
+  CHECK(start > 0);    // resumed from a saved checkpoint, not from scratch
+  CHECK(start < 200);  // and the first attempt was cut short
+}
+
+TEST_CASE("drover drain: running attempts finish, no new work goes to the worker",
+          "[integration][faults]") {
+  TempDir tmp;
+  Cluster c(tmp.path);
+  c.start_worker("w1", 1);
+  c.start_worker("w2", 1);
+  REQUIRE(c.wait_workers_alive(2));
+  auto bundle = write_bundle(tmp.path / "b", R"(name: drainme
+stages:
+  - name: s
+    command: ["sh", "-c", "sleep 1"]
+    inputs: {range: 4}
+)");
+  std::string id = submit(c, bundle);
+  REQUIRE(wait_until([&] {
+    int running = 0;
+    for (const auto& t : tasks_of(c, id)) running += t["state"] == "running";
+    return running == 2;
+  }, 20s));
+  auto drain = c.cli({"drain", "w1"});
+  INFO(drain.err);
+  REQUIRE(drain.exit_code == 0);
+  CHECK(c.cli({"workers"}).out.find("draining") != std::string::npos);
+  REQUIRE(c.cli({"wait", id}, 60s).exit_code == 0);
+  int on_w1 = 0;
+  for (const auto& t : tasks_of(c, id)) {
+    for (const auto& a : t["attempts"]) {
+      if (a["worker"] != "w1") continue;
+      ++on_w1;
+      CHECK(a["state"] == "succeeded");  // finished normally, not killed
+    }
+  }
+  CHECK(on_w1 == 1);
+  CHECK(c.get("/api/v1/workers")["workers"][0]["state"] == "draining");
+}
+
+TEST_CASE("SIGTERM to a worker drains it: past drain_timeout its attempt is handed back",
+          "[integration][faults]") {
+  TempDir tmp;
+  TaskPids pids(tmp.path / "pids");
+  Cluster c(tmp.path);
+  c.start_worker("w1", 1, {"--drain-timeout", "500ms"});
+  REQUIRE(c.wait_workers_alive(1));
+  auto bundle = write_bundle(tmp.path / "b", replace_all(R"(name: handback
+max_attempts: 1
+stages:
+  - name: s
+    command: ["sh", "-c", "echo $$ >> PIDS/p; [ $DROVER_ATTEMPT = 1 ] && exec sleep 30; echo done > $DROVER_OUTPUT_DIR/o"]
+)", "PIDS", pids.dir.string()));
+  std::string id = submit(c, bundle);
+  REQUIRE(wait_until([&] { return tasks_of(c, id)[0]["state"] == "running"; }, 20s));
+  c.start_worker("w2", 1);
+  REQUIRE(c.wait_workers_alive(2));
+  ExitStatus st = c.worker("w1")->stop(SIGTERM, 20s);
+  CHECK(st.exit_code == 0);
+  REQUIRE(wait_until([&] { return job_state(c, id) != "running"; }, 30s));
+  CHECK(job_state(c, id) == "succeeded");  // max_attempts 1: the hand-back did not count
+  auto attempts = tasks_of(c, id)[0]["attempts"];
+  CHECK(attempts[0]["state"] == "killed");
+  CHECK(attempts[0]["reason"] == "drained");
+  CHECK(attempts[1]["worker"] == "w2");
+  CHECK(!alive(pids.read("p").at(0)));
+}

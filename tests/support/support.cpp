@@ -116,15 +116,29 @@ Cluster::~Cluster() {
   if (master_ && master_->running()) master_->stop(SIGTERM, std::chrono::seconds(10));
 }
 
+namespace {
+// The value of `--name VALUE` in `flags`, or "".
+std::string flag_value(const std::vector<std::string>& flags, const std::string& name) {
+  for (std::size_t i = 0; i + 1 < flags.size(); ++i) {
+    if (flags[i] == name) return flags[i + 1];
+  }
+  return {};
+}
+}  // namespace
+
 void Cluster::start_master() {
-  fs::path data = root_ / "master";
+  std::string data_flag = flag_value(master_flags_, "--data-dir");
+  fs::path data = data_flag.empty() ? root_ / "master" : fs::path(data_flag);
   fs::create_directories(data);
   fs::remove(data / "master.addr");
   // Same port across restarts, so workers find the master again.
   std::string listen = address_.empty() ? "127.0.0.1:0" : address_;
   std::vector<std::string> argv = {binary("drover-master").string(), "--listen", listen,
-                                   "--data-dir", data.string(), "--worker-timeout", "2s",
-                                   "--heartbeat-interval", "200ms"};
+                                   "--worker-timeout", "2s", "--heartbeat-interval", "200ms"};
+  if (data_flag.empty()) {
+    argv.push_back("--data-dir");
+    argv.push_back(data.string());
+  }
   argv.insert(argv.end(), master_flags_.begin(), master_flags_.end());
   master_ = std::make_unique<Child>(argv, root_ / "master.log");
   bool up = wait_until([&] { return fs::exists(data / "master.addr"); }, std::chrono::seconds(20));
@@ -145,9 +159,15 @@ void Cluster::stop_master(int sig) {
 
 Child& Cluster::start_worker(const std::string& id, double cpus, std::vector<std::string> flags) {
   std::vector<std::string> argv = {binary("drover-worker").string(), "--master", url(),
-                                   "--listen", "127.0.0.1:0", "--id", id, "--work-dir",
-                                   (root_ / ("worker-" + id)).string(), "--cpus",
+                                   "--listen", "127.0.0.1:0", "--id", id, "--cpus",
                                    std::to_string(cpus)};
+  // Defaults a test may override through `flags`.
+  for (auto [name, value] : {std::pair<std::string, std::string>{"--work-dir", (root_ / ("worker-" + id)).string()},
+                             {"--drain-timeout", "1s"}}) {
+    if (!flag_value(flags, name).empty()) continue;
+    argv.push_back(name);
+    argv.push_back(value);
+  }
   if (::geteuid() == 0) {
     argv.push_back("--allow-root");
     argv.push_back("true");

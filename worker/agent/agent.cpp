@@ -50,6 +50,7 @@ bool Agent::register_after(std::uint64_t seen) {
   while (!stop_.stopping()) {
     WorkerRegistration registration = options_.identity;
     registration.running = table_.ids();
+    registration.draining = draining();
     auto reply = master_.register_worker(registration);
     if (reply.ok()) {
       note_master_state(true, "");
@@ -209,7 +210,7 @@ void Agent::drain_loop() {
   }
   drained_ = true;
   cv_.notify_all();
-  spdlog::info("drained: no attempts left; taking no work until restarted");
+  spdlog::info("drained: no attempts left");
 }
 
 bool Agent::shutdown() {

@@ -20,7 +20,12 @@ Result<std::string> upload_blob_retrying(MasterApi& master, const StopSignal& st
   for (int tries = 1;; ++tries) {
     Status uploaded = master.upload_blob(digest, content);
     if (uploaded.ok()) return digest;
-    if (!is_retryable(uploaded.error()) || tries >= 4 || stop.stopping()) return uploaded.error();
+    // An unreachable master (restarting) is waited for as long as the worker runs;
+    // a master that answers with an error gets a few more tries.
+    bool unreachable = uploaded.error().code == ErrorCode::unavailable;
+    if (!is_retryable(uploaded.error()) || (!unreachable && tries >= 4) || stop.stopping()) {
+      return uploaded.error();
+    }
     stop.sleep_for(backoff.next());
   }
 }

@@ -15,8 +15,9 @@ bool is_retryable(const Error& e);
 // 404 or 409 from the master: the attempt is fenced or unknown; final.
 bool is_final_rejection(const Error& e);
 
-// PUTs `content` under its sha256 and returns the digest. Retries retryable
-// failures (up to 4 tries, backoff), once only after `stop` was requested.
+// PUTs `content` under its sha256 and returns the digest. While the master is
+// unreachable it retries with backoff until `stop` is requested; other
+// retryable failures (5xx) get up to 4 tries.
 [[nodiscard]] Result<std::string> upload_blob_retrying(MasterApi& master, const StopSignal& stop,
                                                        std::string content);
 
