@@ -374,8 +374,12 @@ Error disk_error(archive* disk, const std::string& name) {
   int err = archive_errno(disk);
   bool ours = err == ENOSPC || err == EIO || err == EDQUOT || err == EROFS || err == EACCES;
   const char* msg = archive_error_string(disk);
+  std::string detail = msg ? msg : "unknown error";
+  if (err != 0 && detail.find(std::strerror(err)) == std::string::npos) {
+    detail += fmt::format(" ({})", std::strerror(err));
+  }
   return make_error(ours ? ErrorCode::io : ErrorCode::invalid_spec,
-                    fmt::format("cannot unpack \"{}\": {}", name, msg ? msg : "unknown error"));
+                    fmt::format("cannot unpack \"{}\": {}", name, detail));
 }
 
 Status copy_data(archive* in, archive* disk, const CheckedEntry& c) {
