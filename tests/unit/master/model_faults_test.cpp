@@ -4,52 +4,14 @@
 
 #include "master/model/model.hpp"
 #include "master/scheduler/scheduler.hpp"
+#include "tests/unit/master/model_fixture.hpp"
 
 using namespace drover;
 using namespace drover::master;
+using namespace drover::master::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-NewJob job_of(const std::string& yaml) {
-  auto spec = parse_job_spec(yaml);
-  REQUIRE(spec.ok());
-  NewJob nj;
-  for (const StageSpec& s : spec->stages) {
-    std::vector<std::pair<std::string, std::string>> inputs;
-    std::int64_t n = s.inputs.kind == StageInputs::Kind::range ? s.inputs.range : 1;
-    for (std::int64_t i = 0; i < n; ++i) inputs.emplace_back("index", std::to_string(i));
-    nj.stage_inputs.push_back(inputs);
-  }
-  nj.spec = std::move(*spec);
-  nj.bundle_digest = std::string(64, 'a');
-  return nj;
-}
-
-WorkerRegistration reg(const std::string& id, double cpus = 1) {
-  WorkerRegistration r;
-  r.id = id;
-  r.address = "127.0.0.1:1";
-  r.cpus = cpus;
-  return r;
-}
-
-AttemptReport report(AttemptState state, int exit_code = 0) {
-  AttemptReport r;
-  r.state = state;
-  r.exit_code = exit_code;
-  if (state == AttemptState::succeeded) r.output_digest = std::string(64, 'b');
-  if (state == AttemptState::failed) r.reason = FailureReason::exit_code;
-  return r;
-}
-
-std::vector<AttemptId> schedule(Model& m, TimePoint now) {
-  std::vector<AttemptId> out;
-  for (const auto& [key, w] : plan(build_view(m, now, 1000), now).assignments) {
-    out.push_back(m.assign(key, w, now).id);
-  }
-  return out;
-}
 
 const char* kOneStage = "name: j\nmax_attempts: 9\nretry_backoff: 1ms\nstages:\n"
                         "  - name: s\n    command: [x]\n    inputs: {range: 1}\n";
@@ -111,7 +73,7 @@ TEST_CASE("an exit code in no_retry_exit_codes fails the task at once", "[model]
 TEST_CASE("a draining worker gets nothing new; a killed hand-back does not count", "[model][faults]") {
   ManualClock clock;
   Model m;
-  m.register_worker(reg("w1"), clock.now());
+  m.register_worker(reg("w1", 1), clock.now());
   JobId id = m.submit(job_of("name: j\nmax_attempts: 1\nstages:\n  - name: s\n    command: [x]\n"
                              "    inputs: {range: 2}\n"),
                       clock.now()).id;
@@ -124,7 +86,7 @@ TEST_CASE("a draining worker gets nothing new; a killed hand-back does not count
   REQUIRE(m.finished(a[0], "w1", drained, clock.now()).ok());
   CHECK(m.job(id)->state == JobState::running);  // max_attempts 1, yet not failed
   CHECK(schedule(m, clock.now()).empty());
-  m.register_worker(reg("w1"), clock.now());  // a restart ends the drain
+  m.register_worker(reg("w1", 1), clock.now());  // a restart ends the drain
   auto b = schedule(m, clock.now());
   REQUIRE(b.size() == 1);
   CHECK(m.attempt(b[0])->number == 2);

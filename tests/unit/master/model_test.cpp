@@ -4,9 +4,11 @@
 #include "master/model/model.hpp"
 #include "master/model/views.hpp"
 #include "master/scheduler/scheduler.hpp"
+#include "tests/unit/master/model_fixture.hpp"
 
 using namespace drover;
 using namespace drover::master;
+using namespace drover::master::testing;
 using namespace std::chrono_literals;
 
 namespace {
@@ -21,52 +23,8 @@ JobSpec two_stage_spec(int tasks, int max_attempts = 3) {
   return *spec;
 }
 
-NewJob new_job(JobSpec spec) {
-  NewJob nj;
-  for (const StageSpec& s : spec.stages) {
-    std::vector<std::pair<std::string, std::string>> inputs;
-    std::int64_t n = s.inputs.kind == StageInputs::Kind::range ? s.inputs.range : 1;
-    for (std::int64_t i = 0; i < n; ++i) inputs.emplace_back("index", std::to_string(i));
-    nj.stage_inputs.push_back(inputs);
-  }
-  nj.spec = std::move(spec);
-  nj.bundle_digest = std::string(64, 'a');
-  return nj;
-}
-
-WorkerRegistration reg(const std::string& id, double cpus = 2) {
-  WorkerRegistration r;
-  r.id = id;
-  r.address = "127.0.0.1:1";
-  r.cpus = cpus;
-  return r;
-}
-
-AttemptReport ok_report() {
-  AttemptReport r;
-  r.state = AttemptState::succeeded;
-  r.exit_code = 0;
-  r.output_digest = std::string(64, 'b');
-  return r;
-}
-
-AttemptReport fail_report(int code) {
-  AttemptReport r;
-  r.state = AttemptState::failed;
-  r.exit_code = code;
-  r.reason = FailureReason::exit_code;
-  r.message = "exit code " + std::to_string(code);
-  return r;
-}
-
-// Assigns everything the scheduler proposes; returns the attempts.
-std::vector<AttemptId> schedule(Model& m, TimePoint now) {
-  std::vector<AttemptId> out;
-  for (const auto& [key, w] : plan(build_view(m, now, 1000), now).assignments) {
-    out.push_back(m.assign(key, w, now).id);
-  }
-  return out;
-}
+AttemptReport ok_report() { return report(AttemptState::succeeded); }
+AttemptReport fail_report(int code) { return report(AttemptState::failed, code); }
 
 }  // namespace
 
