@@ -26,9 +26,12 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
   AttemptTable table;
   HttpMasterApi master(c.master, c.token);  // thread-safe: shared by all threads
   BlobCache cache(c.work_dir, [&](const std::string& d) { return master.fetch_blob(d); });
+  std::unique_ptr<Limits> limits = choose_limits(c.id);
+  spdlog::info("per-task memory limits: {}", limits->name());
   ProcessExecutor executor(clock, {std::chrono::seconds(5),
                                    c.task_user ? setpriv_prefix(c.task_user->uid, c.task_user->gid)
-                                               : std::vector<std::string>{}});
+                                               : std::vector<std::string>{},
+                                   limits.get()});
   AttemptRunner runner({c.work_dir, c.task_user, task_path(std::getenv("PATH"))},
                        {master, executor, cache, table, clock, stop});
   http::EventLoop loop;

@@ -142,6 +142,8 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
   TaskLaunch launch = build_task_launch(a, paths, options_.task_path);
   ExecSpec spec{launch.argv,       launch.env,        paths.sandbox,
                 paths.stdout_file, paths.stderr_file, Duration{a.timeout_ms}};
+  spec.attempt_id = a.attempt_id;
+  spec.memory = a.memory;
   auto execution = deps_.executor.start(spec);
   if (!execution.ok()) return stamp(local_failure("spawn failed", execution.error()), prepared_from);
   const TimePoint started = deps_.clock.now();
@@ -190,6 +192,10 @@ AttemptReport AttemptRunner::outcome(const Assignment& a, const ExecResult& resu
     r.state = k.state;
     r.reason = k.reason;
     r.message = k.message;
+  } else if (result.out_of_memory && (result.status.signal != 0 || result.status.exit_code != 0)) {
+    r.state = AttemptState::failed;
+    r.reason = FailureReason::out_of_memory;
+    r.message = fmt::format("out of memory: exceeded memory limit of {}", format_size(a.memory));
   } else if (result.termination == Termination::none && options_.disk_full(attempt.paths().root)) {
     // Its writes (output, logs) may have failed: neither its result nor its
     // output can be trusted. A drover-side failure, retried elsewhere.

@@ -23,6 +23,8 @@ struct ExecSpec {
   std::filesystem::path stdout_path;
   std::filesystem::path stderr_path;
   Duration timeout{0};  // 0 = none
+  std::int64_t attempt_id = 0;  // names the attempt's limit group
+  std::uint64_t memory = 0;     // bytes; 0 = no limit
 };
 
 // How supervision ended, besides the process's own status.
@@ -35,6 +37,8 @@ enum class Termination {
 struct ExecResult {
   ExitStatus status;
   Termination termination = Termination::none;
+  // Killed by the OOM killer of its memory limit (cgroup backends only).
+  bool out_of_memory = false;
 };
 
 // One running process. kill() may be called from any thread, any number of

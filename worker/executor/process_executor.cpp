@@ -52,8 +52,9 @@ ExitStatus reap(pid_t pid) {
 // flag and writes the eventfd that wait() polls.
 class ProcessExecution final : public Execution {
  public:
-  ProcessExecution(const Clock& clock, pid_t pid, Duration timeout, Duration grace)
-      : clock_(clock), pid_(pid), timeout_(timeout), grace_(grace) {
+  ProcessExecution(const Clock& clock, pid_t pid, Duration timeout, Duration grace,
+                   std::unique_ptr<AttemptLimit> limit)
+      : clock_(clock), pid_(pid), timeout_(timeout), grace_(grace), limit_(std::move(limit)) {
     pidfd_ = open_pidfd(pid);
     eventfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     started_ = clock_.steady_now();
@@ -63,6 +64,7 @@ class ProcessExecution final : public Execution {
       ::kill(-pid_, SIGKILL);
       reap(pid_);
     }
+    if (limit_) limit_->release();
     if (pidfd_ >= 0) close(pidfd_);
     if (eventfd_ >= 0) close(eventfd_);
   }
@@ -95,6 +97,7 @@ class ProcessExecution final : public Execution {
   pid_t pid_;
   Duration timeout_;
   Duration grace_;
+  std::unique_ptr<AttemptLimit> limit_;
   int pidfd_ = -1;
   int eventfd_ = -1;
   SteadyTime started_;
@@ -139,14 +142,25 @@ ExecResult ProcessExecution::wait() {
   ::kill(-pid_, SIGKILL);
   result_.status = reap(pid_);
   reaped_ = true;
+  if (limit_) {
+    result_.out_of_memory = limit_->out_of_memory(result_.status.signal);
+    limit_->release();
+  }
   return result_;
 }
 
 }  // namespace
 
 Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) {
+  std::unique_ptr<AttemptLimit> limit = std::make_unique<AttemptLimit>();
+  if (options_.limits != nullptr && spec.memory > 0) {
+    auto prepared = options_.limits->prepare(spec.attempt_id, spec.memory);
+    if (!prepared.ok()) return prepared.error();
+    limit = std::move(*prepared);
+  }
   SpawnOptions options;
-  options.argv = options_.argv_prefix;
+  options.argv = limit->argv_prefix();
+  options.argv.insert(options.argv.end(), options_.argv_prefix.begin(), options_.argv_prefix.end());
   options.argv.insert(options.argv.end(), spec.argv.begin(), spec.argv.end());
   options.env = spec.env;
   options.cwd = spec.cwd;
@@ -156,8 +170,15 @@ Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) 
   options.new_process_group = true;
   auto pid = spawn_process(options);
   if (!pid.ok()) return pid.error();
-  return std::unique_ptr<Execution>(
-      std::make_unique<ProcessExecution>(clock_, *pid, spec.timeout, options_.kill_grace));
+  // Placed at once; a child the task forks before this line escapes the limit.
+  Status placed = limit->place(*pid);
+  auto execution = std::make_unique<ProcessExecution>(clock_, *pid, spec.timeout,
+                                                      options_.kill_grace, std::move(limit));
+  if (!placed.ok()) {  // ~ProcessExecution kills the group and removes the cgroup
+    return make_error(placed.error().code,
+                      "cannot apply the memory limit: " + placed.error().message);
+  }
+  return std::unique_ptr<Execution>(std::move(execution));
 }
 
 std::vector<std::string> setpriv_prefix(unsigned uid, unsigned gid) {

@@ -1,7 +1,8 @@
 #pragma once
 // ProcessExecutor: runs tasks as OS processes with posix_spawn, each leading
 // its own process group (so a timeout or kill reaches the task's children),
-// optionally as another user through setpriv. Supervision waits on a pidfd and
+// optionally as another user through setpriv, within the memory limit of the
+// injected Limits backend (its group is removed when the execution ends). Supervision waits on a pidfd and
 // an eventfd (for kill requests) with poll(2): no polling loops, no signals.
 // Stateless apart from its options; thread-safe; owned by the composition root.
 #include <optional>
@@ -10,6 +11,7 @@
 
 #include "common/base/clock.hpp"
 #include "worker/executor/executor.hpp"
+#include "worker/limits/limits.hpp"
 
 namespace drover::worker {
 
@@ -17,6 +19,8 @@ struct ProcessExecutorOptions {
   Duration kill_grace = std::chrono::seconds(5);  // SIGTERM -> SIGKILL
   // Prepended to every argv, e.g. {"/usr/bin/setpriv", "--reuid=..", ..., "--"}.
   std::vector<std::string> argv_prefix;
+  // Per-task memory limits (worker/limits); nullptr: none. Not owned.
+  Limits* limits = nullptr;
 };
 
 class ProcessExecutor final : public Executor {
