@@ -1,9 +1,16 @@
 #pragma once
-// Small job bundles written by tests.
+// What the integration tests share: small job bundles, task pid files, and
+// short-hands over the Cluster's API and CLI.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
+
+#include "tests/support/support.hpp"
 
 namespace drover::test {
 
@@ -21,6 +28,55 @@ inline std::filesystem::path write_bundle(const std::filesystem::path& dir, cons
 inline std::string read_text(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+inline std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+    s.replace(pos, from.size(), to);
+  }
+  return s;
+}
+
+// Task processes write their pids to files under `dir`; killed at scope exit so a
+// test that kill -9s a worker leaves no orphan tasks behind.
+struct TaskPids {
+  explicit TaskPids(std::filesystem::path d) : dir(std::move(d)) {
+    std::filesystem::create_directories(dir);
+  }
+  ~TaskPids() {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      std::ifstream in(e.path());
+      for (pid_t pid; in >> pid;) ::kill(pid, SIGKILL);
+    }
+  }
+  std::vector<pid_t> read(const std::string& name) const {
+    std::vector<pid_t> out;
+    std::ifstream in(dir / name);
+    for (pid_t pid; in >> pid;) out.push_back(pid);
+    return out;
+  }
+  std::filesystem::path dir;
+};
+
+inline bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+inline nlohmann::json tasks_of(Cluster& c, const std::string& job) {
+  return c.get("/api/v1/jobs/" + job + "/tasks")["tasks"];
+}
+
+inline std::string job_state(Cluster& c, const std::string& job) {
+  return c.get("/api/v1/jobs/" + job)["state"];
+}
+
+// Submits with the CLI; REQUIREs success and returns the job id.
+inline std::string submit(Cluster& c, const std::filesystem::path& bundle) {
+  auto r = c.cli({"submit", bundle.string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  return first_line(r.out);
 }
 
 }  // namespace drover::test

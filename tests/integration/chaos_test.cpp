@@ -36,8 +36,6 @@ long env_long(const char* name, long fallback) {
   return std::strtol(v, nullptr, 10);
 }
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
 long count_of(const nlohmann::json& job, const char* state) {
   auto it = job.find("counts");
   if (it == job.end() || !it->is_object()) return 0;

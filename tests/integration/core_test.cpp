@@ -13,8 +13,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
 const char* kThreeStages = R"(name: three
 stages:
   - name: gen

@@ -40,8 +40,6 @@ void write_random(const fs::path& p, std::size_t bytes) {
   }
 }
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
 }  // namespace
 
 TEST_CASE("a full master data_dir refuses the upload clearly and keeps serving",

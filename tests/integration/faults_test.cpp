@@ -15,56 +15,6 @@ using namespace drover;
 using namespace drover::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
-    s.replace(pos, from.size(), to);
-  }
-  return s;
-}
-
-// Task processes write their pids to files under `dir`; killed at scope exit so a
-// test that kill -9s a worker leaves no orphan tasks behind.
-struct TaskPids {
-  explicit TaskPids(fs::path d) : dir(std::move(d)) { fs::create_directories(dir); }
-  ~TaskPids() {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      std::ifstream in(e.path());
-      for (pid_t pid; in >> pid;) ::kill(pid, SIGKILL);
-    }
-  }
-  std::vector<pid_t> read(const std::string& name) const {
-    std::vector<pid_t> out;
-    std::ifstream in(dir / name);
-    for (pid_t pid; in >> pid;) out.push_back(pid);
-    return out;
-  }
-  fs::path dir;
-};
-
-bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
-
-nlohmann::json tasks_of(Cluster& c, const std::string& job) {
-  return c.get("/api/v1/jobs/" + job + "/tasks")["tasks"];
-}
-
-std::string job_state(Cluster& c, const std::string& job) {
-  return c.get("/api/v1/jobs/" + job)["state"];
-}
-
-std::string submit(Cluster& c, const fs::path& bundle) {
-  auto r = c.cli({"submit", bundle.string()});
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  return first_line(r.out);
-}
-
-}  // namespace
-
 TEST_CASE("kill -9 of a worker: its attempts are lost and rerun elsewhere without counting",
           "[integration][faults]") {
   TempDir tmp;

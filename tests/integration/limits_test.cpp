@@ -11,17 +11,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string submit(Cluster& c, const fs::path& bundle) {
-  auto r = c.cli({"submit", bundle.string()});
-  INFO(r.err);
-  REQUIRE(r.exit_code == 0);
-  return r.out.substr(0, r.out.find('\n'));
-}
-
-std::string job_state(Cluster& c, const std::string& job) {
-  return c.get("/api/v1/jobs/" + job)["state"];
-}
-
 std::string job_yaml(const std::string& name, int megabytes) {
   return "name: " + name +
          "\nmax_attempts: 1\nresources: {memory: 64Mi}\nstages:\n  - name: s\n"
