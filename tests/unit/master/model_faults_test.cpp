@@ -135,3 +135,24 @@ TEST_CASE("checkpoints are kept per task and handed to the next attempt", "[mode
   REQUIRE(b.size() == 1);
   CHECK(m.assignment_for(*m.attempt(b[0])).checkpoint_digest == std::string(64, 'c'));
 }
+
+TEST_CASE("retry backoff doubles and is capped at one minute", "[model][faults]") {
+  ManualClock clock;
+  Model m(1ms);  // exclusions (after 3 failures in a row) end before the next retry is due
+  m.register_worker(reg("w1", 1), clock.now());
+  m.submit(job_of("name: j\nmax_attempts: 9\nretry_backoff: 20s\nstages:\n  - name: s\n"
+                  "    command: [x]\n"),
+           clock.now());
+  std::vector<Duration> waits;
+  for (int i = 0; i < 4; ++i) {
+    auto a = schedule(m, clock.now());
+    REQUIRE(a.size() == 1);
+    REQUIRE(m.finished(a[0], "w1", report(AttemptState::failed, 1), clock.now()).ok());
+    auto view = build_view(m, clock.now(), 10);
+    REQUIRE(view.next_not_before);
+    waits.push_back(*view.next_not_before - clock.now());
+    clock.set(*view.next_not_before);
+    m.expire_workers(clock.now(), 1h);
+  }
+  CHECK(waits == std::vector<Duration>{20s, 40s, 60s, 60s});
+}
