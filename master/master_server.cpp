@@ -1,6 +1,7 @@
 #include "master/master_server.hpp"
 
 #include <csignal>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
@@ -33,12 +34,17 @@ Result<int> MasterServer::run() {
   DROVER_TRY(make_dirs(data / "blobs"));
   auto store = SqliteStore::open(data / "state.db");
   if (!store.ok()) return store.error();
-  BlobStore blobs(data / "blobs");
+  // Fault injection for tests only; inert unless DROVER_CRASH_AT is set.
+  const char* crash_at = std::getenv("DROVER_CRASH_AT");
+  auto crash = CrashPoints::parse(crash_at ? crash_at : "");
+  if (!crash.ok()) return crash.error();
+  if (crash_at && *crash_at) spdlog::warn("DROVER_CRASH_AT armed: will exit 137 at {}", crash->describe());
+  BlobStore blobs(data / "blobs", *crash);
   CoordinatorOptions copts;
   copts.worker_timeout = cfg.worker_timeout;
   copts.heartbeat_interval = cfg.heartbeat_interval;
   copts.exclude_for = cfg.exclude_for;
-  Coordinator coordinator(impl_->clock, impl_->reactor, **store, blobs, copts);
+  Coordinator coordinator(impl_->clock, impl_->reactor, **store, blobs, copts, *crash);
   DROVER_TRY(coordinator.start());
 
   http::Router router;

@@ -10,17 +10,21 @@
 namespace drover::master {
 
 Coordinator::Coordinator(const Clock& clock, Reactor& reactor, Store& store, BlobStore& blobs,
-                         CoordinatorOptions options)
+                         CoordinatorOptions options, CrashPoints crash)
     : clock_(clock),
       reactor_(reactor),
       store_(store),
       blobs_(blobs),
       options_(options),
+      crash_(crash),
       model_(options.exclude_for) {}
 
 Status Coordinator::start() {
   DROVER_TRY(store_.load(model_));
   model_.restart_liveness(clock_.now());
+  for (const auto& [id, w] : model_.workers()) {
+    if (w.state != WorkerState::dead) rejoining_.insert(id);
+  }
   spdlog::info("loaded {} jobs, {} workers", model_.jobs().size(), model_.workers().size());
   check_liveness();
   request_schedule();
@@ -80,7 +84,11 @@ void Coordinator::request_schedule() {
 void Coordinator::schedule_pass() {
   schedule_posted_ = false;
   TimePoint now = clock_.now();
-  Plan p = plan(build_view(model_, now, options_.max_candidates_per_pass), now);
+  SchedulerView view = build_view(model_, now, options_.max_candidates_per_pass);
+  if (!rejoining_.empty()) {
+    std::erase_if(view.workers, [this](const WorkerSlot& w) { return rejoining_.count(w.id) > 0; });
+  }
+  Plan p = plan(view, now);
   std::vector<std::pair<WorkerId, Assignment>> out;
   for (const auto& [key, worker] : p.assignments) {
     auto missing = missing_upstream(key);
@@ -96,9 +104,11 @@ void Coordinator::schedule_pass() {
     out.emplace_back(worker, model_.assignment_for(model_.assign(key, worker, now)));
   }
   if (!out.empty()) {
+    crash_.reached(CrashPoints::Point::assign_before_commit);
     // Persist before dispatch: a worker never runs an attempt the master could forget.
     // Outboxes only ever hold durable work, so a poll may take it at once.
     after_commit([this, out = std::move(out)]() mutable {
+      crash_.reached(CrashPoints::Point::assign_after_commit);
       for (auto& [worker, a] : out) outboxes_[worker].assignments.push_back(std::move(a));
       for (auto& [worker, a] : out) deliver(worker);
     });
@@ -170,6 +180,7 @@ std::uint64_t Coordinator::poll_work(const WorkerId& id, Duration wait, Reply<Wo
     reply(make_error(ErrorCode::not_found, fmt::format("unknown worker {}: register first", id)));
     return 0;
   }
+  if (rejoining_.erase(id)) request_schedule();  // polled without registering again
   Outbox& box = outboxes_[id];
   if (box.waiter) {  // a newer poll replaces an older one
     auto old = std::move(*box.waiter);
@@ -198,7 +209,10 @@ void Coordinator::submit(NewJob job, Reply<JobId> reply) {
   spdlog::info("job {} ({}) submitted by {} from {}", id, j.spec.name,
                j.user.empty() ? "anonymous" : j.user, j.source);
   request_schedule();
-  after_commit([reply, id] { reply(id); });
+  after_commit([this, reply, id] {
+    crash_.reached(CrashPoints::Point::after_submit_commit);
+    reply(id);
+  });
 }
 
 void Coordinator::cancel(const JobId& id, Reply<JobId> reply) {
@@ -218,6 +232,7 @@ void Coordinator::register_worker(const WorkerRegistration& reg, Reply<Registrat
     return;
   }
   Effects fx = model_.register_worker(reg, clock_.now());
+  rejoining_.erase(reg.id);
   spdlog::info("worker {} registered from {} ({} cpus, {} running)", reg.id, reg.address,
                reg.cpus, reg.running.size());
   RegistrationReply out;
@@ -283,6 +298,14 @@ void Coordinator::attempt_finished(AttemptId id, const AttemptReport& report, Re
                  job->message);
   }
   apply(*fx);
+  if (report.state == AttemptState::succeeded) {
+    crash_.reached(CrashPoints::Point::finish_before_commit);
+    after_commit([this, reply] {
+      crash_.reached(CrashPoints::Point::finish_after_commit);
+      reply(Ok{});
+    });
+    return;
+  }
   after_commit([reply] { reply(Ok{}); });
 }
 

@@ -8,12 +8,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/base/clock.hpp"
 #include "common/proto/assignment.hpp"
 #include "common/proto/worker.hpp"
+#include "master/coordinator/crash_points.hpp"
 #include "master/coordinator/reactor.hpp"
 #include "master/model/model.hpp"
 #include "master/store/blob_store.hpp"
@@ -36,8 +38,9 @@ class Coordinator {
   template <typename T>
   using Reply = std::function<void(Result<T>)>;
 
+  // `crash` is inert unless DROVER_CRASH_AT is set (fault-injection tests).
   Coordinator(const Clock& clock, Reactor& reactor, Store& store, BlobStore& blobs,
-              CoordinatorOptions options);
+              CoordinatorOptions options, CrashPoints crash = {});
 
   // Loads durable state and starts the liveness timer.
   Status start();
@@ -92,8 +95,14 @@ class Coordinator {
   Store& store_;
   BlobStore& blobs_;
   CoordinatorOptions options_;
+  CrashPoints crash_;
   Model model_;
   std::map<WorkerId, Outbox> outboxes_;
+  // Workers loaded from the store at start that have not registered or polled with
+  // this master yet: no work goes to them until they do, since a registration
+  // loses every active attempt it does not list (one assigned meanwhile would be
+  // lost in vain).
+  std::set<WorkerId> rejoining_;
   std::vector<std::function<void()>> after_commit_;
   bool flush_posted_ = false;
   Reactor::TimerId flush_retry_ = 0;

@@ -1,5 +1,8 @@
 #include "master/store/blob_store.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "common/fs/fs.hpp"
@@ -29,6 +32,18 @@ Status BlobStore::put(std::string_view digest, std::string_view data) {
   if (has(digest)) return ok_status();
   auto path = path_of(digest);
   DROVER_TRY(make_dirs(path.parent_path()));
+  if (crash_.armed(CrashPoints::Point::blob_mid_write)) {
+    // Tests: leave half a temp file (named as write_file_atomic names it) and crash.
+    std::string tmp = (path.parent_path() / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
+    int fd = ::mkstemp(tmp.data());
+    if (fd >= 0) {
+      (void)!::write(fd, data.data(), data.size() / 2);
+      ::fsync(fd);
+      crash_.reached(CrashPoints::Point::blob_mid_write);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+    }
+  }
   return write_file_atomic(path, data);
 }
 

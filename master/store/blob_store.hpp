@@ -7,12 +7,15 @@
 #include <string_view>
 
 #include "common/base/result.hpp"
+#include "master/coordinator/crash_points.hpp"
 
 namespace drover::master {
 
 class BlobStore {
  public:
-  explicit BlobStore(std::filesystem::path root) : root_(std::move(root)) {}
+  // `crash` is inert unless DROVER_CRASH_AT armed blob_mid_write (tests only).
+  explicit BlobStore(std::filesystem::path root, CrashPoints crash = {})
+      : root_(std::move(root)), crash_(crash) {}
 
   bool has(std::string_view digest) const;
   // Stores `data` under `digest` after checking that sha256(data) == digest.
@@ -27,6 +30,7 @@ class BlobStore {
  private:
   std::filesystem::path path_of(std::string_view digest) const;
   std::filesystem::path root_;
+  CrashPoints crash_;
 };
 
 }  // namespace drover::master

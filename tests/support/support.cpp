@@ -47,9 +47,21 @@ std::string slurp(const fs::path& p) {
 }
 }  // namespace
 
-Child::Child(std::vector<std::string> argv, fs::path log) : log_(std::move(log)) {
+Child::Child(std::vector<std::string> argv, fs::path log,
+             const std::map<std::string, std::string>& extra_env)
+    : log_(std::move(log)) {
   SpawnOptions o;
   o.argv = std::move(argv);
+  if (!extra_env.empty()) {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; e && *e; ++e) {
+      std::string kv(*e);
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (const auto& [k, v] : extra_env) env[k] = v;
+    o.env = std::move(env);
+  }
   o.stdout_path = log_;
   o.stderr_path = log_;
   auto pid = spawn_process(o);
@@ -126,7 +138,7 @@ std::string flag_value(const std::vector<std::string>& flags, const std::string&
 }
 }  // namespace
 
-void Cluster::start_master() {
+void Cluster::start_master(const std::map<std::string, std::string>& env) {
   std::string data_flag = flag_value(master_flags_, "--data-dir");
   fs::path data = data_flag.empty() ? root_ / "master" : fs::path(data_flag);
   fs::create_directories(data);
@@ -140,7 +152,7 @@ void Cluster::start_master() {
     argv.push_back(data.string());
   }
   argv.insert(argv.end(), master_flags_.begin(), master_flags_.end());
-  master_ = std::make_unique<Child>(argv, root_ / "master.log");
+  master_ = std::make_unique<Child>(argv, root_ / "master.log", env);
   bool up = wait_until([&] { return fs::exists(data / "master.addr"); }, std::chrono::seconds(20));
   INFO(master_->log());
   REQUIRE(up);

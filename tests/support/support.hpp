@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,7 +37,9 @@ fs::path source_dir();
 // A child process; the destructor SIGKILLs it if it still runs.
 class Child {
  public:
-  Child(std::vector<std::string> argv, fs::path log);
+  // `extra_env` is added to (overrides) the parent's environment.
+  Child(std::vector<std::string> argv, fs::path log,
+        const std::map<std::string, std::string>& extra_env = {});
   ~Child();
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
@@ -62,7 +65,9 @@ class Cluster {
   explicit Cluster(fs::path root, std::vector<std::string> master_flags = {});
   ~Cluster();
 
-  void start_master();
+  // `env` is added to the master's environment for this start only (e.g.
+  // DROVER_CRASH_AT); a later start_master() without it starts a plain master.
+  void start_master(const std::map<std::string, std::string>& env = {});
   void stop_master(int sig = SIGTERM);
   Child& start_worker(const std::string& id, double cpus = 1, std::vector<std::string> flags = {});
   bool wait_workers_alive(std::size_t n, Duration timeout = std::chrono::seconds(20));
