@@ -233,7 +233,7 @@ TEST_CASE("an async handler may answer later from another thread", "[http][compo
   CHECK(fast_ok);
 }
 
-TEST_CASE("bodies over the limit get 413; a per-prefix limit allows more", "[http][component]") {
+TEST_CASE("bodies over the limit get 413 and a per-prefix limit allows more", "[http][component]") {
   ServerOptions options;
   options.max_body_bytes = 1024;
   options.body_limits = {{"/big/", 1 << 20}};

@@ -83,7 +83,7 @@ bool reached_running(const nlohmann::json& a) {
 
 }  // namespace
 
-TEST_CASE("chaos: workers and the master are kill -9'd during a 500-task job; it succeeds "
+TEST_CASE("chaos: workers and the master are kill -9'd during a 500-task job and it succeeds "
           "with exactly one committed output per task",
           "[integration][chaos]") {
   const long tasks = env_long("DROVER_CHAOS_TASKS", 500);

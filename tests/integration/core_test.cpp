@@ -179,7 +179,7 @@ stages:
   CHECK(c.cli({"wait", again}, 60s).exit_code == 0);
 }
 
-TEST_CASE("a failing task fails the job with its reason; exit codes follow SPEC", "[integration]") {
+TEST_CASE("a failing task fails the job with its reason and exit codes follow SPEC", "[integration]") {
   TempDir tmp;
   Cluster c(tmp.path);
   c.start_worker("w1", 1);

@@ -138,7 +138,7 @@ stages:
   CHECK(attempts[3]["state"] == "succeeded");
 }
 
-TEST_CASE("no_retry_exit_codes fail at once; a retry prefers another worker",
+TEST_CASE("no_retry_exit_codes fail at once and a retry prefers another worker",
           "[integration][faults]") {
   TempDir tmp;
   Cluster c(tmp.path, {"--exclude-for", "3s"});

@@ -20,7 +20,7 @@ std::string job_yaml(const std::string& name, int megabytes) {
 
 }  // namespace
 
-TEST_CASE("a task over its memory limit fails with out_of_memory; one within it succeeds",
+TEST_CASE("a task over its memory limit fails with out_of_memory and one within it succeeds",
           "[integration][limits]") {
   TempDir tmp;
   Cluster c(tmp.path);

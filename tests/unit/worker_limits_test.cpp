@@ -168,7 +168,7 @@ TEST_CASE("cgroup v1: groups of crashed runs of the same id are removed, live on
   CHECK(fs::exists(memory / "drover" / "w10-999999999"));
 }
 
-TEST_CASE("rlimit fallback: a prlimit prefix; none without prlimit", "[worker][limits]") {
+TEST_CASE("rlimit fallback: a prlimit prefix and none without prlimit", "[worker][limits]") {
   test::TempDir tmp;
   auto none = choose_limits("w1", probe_at(tmp.path));
   CHECK(none->name().rfind("none", 0) == 0);

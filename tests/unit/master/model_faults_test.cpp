@@ -70,7 +70,7 @@ TEST_CASE("an exit code in no_retry_exit_codes fails the task at once", "[model]
   CHECK(m.job(id)->message.find("no_retry_exit_codes") != std::string::npos);
 }
 
-TEST_CASE("a draining worker gets nothing new; a killed hand-back does not count", "[model][faults]") {
+TEST_CASE("a draining worker gets nothing new and a killed hand-back does not count", "[model][faults]") {
   ManualClock clock;
   Model m;
   m.register_worker(reg("w1", 1), clock.now());

@@ -100,7 +100,7 @@ TEST_CASE("reports from fenced attempts are refused", "[model]") {
   CHECK(m.finished(a[0], w, ok_report(), clock.now()).error().code == ErrorCode::conflict);
 }
 
-TEST_CASE("a silent worker dies; its attempts are lost and rerun without counting", "[model]") {
+TEST_CASE("a silent worker dies and its attempts are lost and rerun without counting", "[model]") {
   ManualClock clock;
   Model m;
   m.register_worker(reg("w1"), clock.now());
