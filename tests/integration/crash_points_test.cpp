@@ -20,32 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
-    s.replace(pos, from.size(), to);
-  }
-  return s;
-}
-
-// Task processes append their pids to PIDS/<index>; killed at scope exit.
-struct TaskPids {
-  explicit TaskPids(fs::path d) : dir(std::move(d)) { fs::create_directories(dir); }
-  ~TaskPids() {
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      std::ifstream in(e.path());
-      for (pid_t pid; in >> pid;) ::kill(pid, SIGKILL);
-    }
-  }
-  std::vector<pid_t> read(int index) const {
-    std::vector<pid_t> out;
-    std::ifstream in(dir / std::to_string(index));
-    for (pid_t pid; in >> pid;) out.push_back(pid);
-    return out;
-  }
-  fs::path dir;
-};
-
 // True once `pid` (our child) has exited and is a zombie, or is gone.
 bool exited(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -133,7 +107,7 @@ struct Crash {
         }
       }
       CHECK(succeeded == 1);
-      auto ran = pids.read(index);
+      auto ran = pids.read(std::to_string(index));
       REQUIRE(ran.size() == 1);  // never ran twice, concurrently or not
       CHECK(read_text(tmp.path / "out" / "s" / std::to_string(index) / "o") ==
             std::to_string(index) + " " + std::to_string(ran[0]) + "\n");
