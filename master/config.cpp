@@ -1,5 +1,9 @@
 #include "master/config.hpp"
 
+#include <filesystem>
+
+#include "common/proto/output_ref.hpp"
+
 #include <fmt/format.h>
 
 #include "common/config/config.hpp"
@@ -59,7 +63,19 @@ Result<MasterConfigLoad> load_master_config(const std::vector<std::string>& args
   c.output_store = v.get_string("output_store");
   for (const auto& f : loaded->flags_set) c.insecure |= f == "insecure";
   if (c.output_store != "master") {
-    return make_error(ErrorCode::invalid_argument, "only \"master\" is supported yet", "output_store");
+    std::string root = shared_store_root(c.output_store);
+    if (root.empty() || root.front() != '/') {
+      return make_error(ErrorCode::invalid_argument,
+                        fmt::format("must be master or shared:/absolute/path, got \"{}\"",
+                                    c.output_store),
+                        "output_store");
+    }
+    std::error_code ec;
+    if (!std::filesystem::is_directory(root, ec)) {
+      return make_error(ErrorCode::invalid_argument,
+                        fmt::format("{} is not a directory (mount the shared filesystem first)", root),
+                        "output_store");
+    }
   }
   if (c.worker_timeout <= c.heartbeat_interval) {
     return make_error(ErrorCode::invalid_argument, "must be longer than heartbeat_interval",

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fs/fs.hpp"
+#include "common/proto/output_ref.hpp"
 #include "common/http/event_loop.hpp"
 #include "common/http/server.hpp"
 #include "master/api/routes.hpp"
@@ -31,7 +32,14 @@ MasterServer::~MasterServer() = default;
 Result<int> MasterServer::run() {
   const MasterConfig& cfg = impl_->config;
   std::filesystem::path data(cfg.data_dir);
-  DROVER_TRY(make_dirs(data / "blobs"));
+  const std::filesystem::path shared = shared_store_root(cfg.output_store);
+  // With a shared output_store the blobs live there too: workers read and write them directly.
+  const std::filesystem::path blob_root = shared.empty() ? data / "blobs" : shared / "blobs";
+  DROVER_TRY(make_dirs(blob_root));
+  if (!shared.empty()) {
+    DROVER_TRY(make_dirs(shared / "attempts"));
+    DROVER_TRY(make_dirs(shared / "outputs"));
+  }
   auto store = SqliteStore::open(data / "state.db");
   if (!store.ok()) return store.error();
   // Fault injection for tests only; inert unless DROVER_CRASH_AT is set.
@@ -39,11 +47,12 @@ Result<int> MasterServer::run() {
   auto crash = CrashPoints::parse(crash_at ? crash_at : "");
   if (!crash.ok()) return crash.error();
   if (crash_at && *crash_at) spdlog::warn("DROVER_CRASH_AT armed: will exit 137 at {}", crash->describe());
-  BlobStore blobs(data / "blobs", *crash);
+  BlobStore blobs(blob_root, *crash);
   CoordinatorOptions copts;
   copts.worker_timeout = cfg.worker_timeout;
   copts.heartbeat_interval = cfg.heartbeat_interval;
   copts.exclude_for = cfg.exclude_for;
+  copts.shared_root = shared;
   Coordinator coordinator(impl_->clock, impl_->reactor, **store, blobs, copts, *crash);
   DROVER_TRY(coordinator.start());
 
@@ -51,6 +60,8 @@ Result<int> MasterServer::run() {
   ApiOptions api;
   api.max_bundle_size = cfg.max_bundle_size;
   api.fetch_from_worker = make_thread_worker_fetch(std::chrono::seconds(10));
+  std::atomic<std::uint64_t> bytes_received{0};
+  api.bytes_received = &bytes_received;
   add_public_routes(router, coordinator, api);
   add_internal_routes(router, coordinator);
 
@@ -58,11 +69,13 @@ Result<int> MasterServer::run() {
   sopts.listen = cfg.listen;
   sopts.max_body_bytes = 64ULL << 20;  // outputs and logs; bundles get their own limit
   sopts.body_limits = {{"/api/v1/jobs", cfg.max_bundle_size}};
+  sopts.bytes_received = &bytes_received;
   http::Server server(impl_->loop, router, sopts);
   auto bound = server.start();
   if (!bound.ok()) return bound.error();
   DROVER_TRY(write_file_atomic(data / "master.addr", *bound + "\n"));
-  spdlog::info("listening on {} (data in {})", *bound, cfg.data_dir);
+  spdlog::info("listening on {} (data in {}, outputs in {})", *bound, cfg.data_dir,
+               shared.empty() ? std::string("the master's blob store") : shared.string());
 
   impl_->loop.on_signals({SIGTERM, SIGINT}, [this, &server](int sig) {
     spdlog::info("signal {}: shutting down", sig);

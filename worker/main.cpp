@@ -1,6 +1,6 @@
 // drover-worker: the composition root. Parses the config, wires the agent, the
-// executor, the blob cache and the log server, runs until SIGTERM/SIGINT, then
-// drains (a second signal cuts the drain short).
+// executor, the blob cache, the output store and the log server, runs until
+// SIGTERM/SIGINT, then drains (a second signal cuts the drain short).
 #include <signal.h>
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include "common/http/server.hpp"
 #include "common/log/log.hpp"
 #include "worker/agent/agent.hpp"
+#include "worker/agent/store_master_api.hpp"
 #include "worker/agent/task_env.hpp"
 #include "worker/config/worker_config.hpp"
 #include "worker/executor/process_executor.hpp"
@@ -24,7 +25,9 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
   SystemClock clock;
   StopSignal stop;
   AttemptTable table;
-  HttpMasterApi master(c.master, c.token);  // thread-safe: shared by all threads
+  HttpMasterApi http_master(c.master, c.token);  // thread-safe: shared by all threads
+  OutputStore store;                             // fixed by the first registration reply
+  StoreMasterApi master(http_master, store);     // blobs to the shared store when it is one
   BlobCache cache(c.work_dir, [&](const std::string& d) { return master.fetch_blob(d); });
   std::unique_ptr<Limits> limits = choose_limits(c.id);
   spdlog::info("per-task memory limits: {}", limits->name());
@@ -33,7 +36,7 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
                                                : std::vector<std::string>{},
                                    limits.get()});
   AttemptRunner runner({c.work_dir, c.task_user, task_path(std::getenv("PATH"))},
-                       {master, executor, cache, table, clock, stop});
+                       {master, executor, cache, table, clock, stop, &store});
   http::EventLoop loop;
   http::Router router;
   add_log_routes(router, table);

@@ -1,8 +1,11 @@
 #include "cli/bundle/bundle_packer.hpp"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include "common/archive/archive.hpp"
@@ -21,6 +24,20 @@ Error input_error(std::size_t stage, std::size_t file, const Error& cause,
       cause.message.empty() ? fmt::format("no file matches \"{}\"", pattern) : cause.message;
   return make_error(ErrorCode::invalid_spec, std::move(message),
                     fmt::format("stages[{}].inputs.files[{}]", stage, file));
+}
+
+// {"size": <bytes>, "mtime_ns": <ns since epoch>} of a matched input file.
+// stat(2) rather than std::filesystem: its mtime is exact and on the Unix epoch.
+Result<nlohmann::json> file_metadata(const std::string& path, std::size_t stage, std::size_t file) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return make_error(ErrorCode::invalid_spec,
+                      fmt::format("cannot stat \"{}\": {}", path, std::strerror(errno)),
+                      fmt::format("stages[{}].inputs.files[{}]", stage, file));
+  }
+  const std::int64_t mtime_ns =
+      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  return nlohmann::json{{"size", static_cast<std::uint64_t>(st.st_size)}, {"mtime_ns", mtime_ns}};
 }
 
 Result<PackedBundle> read_bundle_archive(const fs::path& file) {
@@ -87,6 +104,7 @@ Result<std::vector<std::string>> list_bundle_files(const fs::path& dir) {
 Result<nlohmann::json> expand_stage_inputs(const JobSpec& spec,
                                            const std::vector<std::string>& bundle_files) {
   nlohmann::json stages = nlohmann::json::object();
+  nlohmann::json files = nlohmann::json::object();
   for (std::size_t i = 0; i < spec.stages.size(); ++i) {
     const StageSpec& stage = spec.stages[i];
     if (stage.inputs.kind != StageInputs::Kind::files) continue;
@@ -97,11 +115,18 @@ Result<nlohmann::json> expand_stage_inputs(const JobSpec& spec,
           absolute ? expand_glob_on_disk(pattern) : expand_glob_in_list(pattern, bundle_files);
       if (!matches) return input_error(i, j, matches.error(), pattern);
       if (matches->empty()) return input_error(i, j, Error{}, pattern);
-      if (absolute) stages[stage.name][pattern] = *matches;
+      if (!absolute) continue;
+      for (const std::string& path : *matches) {
+        if (files.contains(path)) continue;
+        auto meta = file_metadata(path, i, j);
+        if (!meta) return meta.error();
+        files[path] = std::move(*meta);
+      }
+      stages[stage.name][pattern] = *matches;
     }
   }
   if (stages.empty()) return nlohmann::json();
-  return nlohmann::json{{"stages", std::move(stages)}};
+  return nlohmann::json{{"stages", std::move(stages)}, {"files", std::move(files)}};
 }
 
 }  // namespace drover::cli

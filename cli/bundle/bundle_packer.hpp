@@ -5,8 +5,11 @@
 // fail fast with exit code 2 and a field name: job.yaml must parse, every
 // relative `inputs.files` glob must match files inside the bundle, every
 // absolute glob must match files on this machine. Absolute globs are expanded
-// here (SPEC §2) and travel in `.drover/inputs.json`:
-//   {"stages": {"<stage>": {"<pattern>": ["/abs/a", ...]}}}
+// here (SPEC §2) and travel in `.drover/inputs.json`, with the size and
+// modification time of every matched file (the master packs `group_bytes`
+// tasks by size and keys `cache: true` tasks by path, size and mtime):
+//   {"stages": {"<stage>": {"<pattern>": ["/abs/a", ...]}},
+//    "files":  {"/abs/a": {"size": <bytes>, "mtime_ns": <ns since the Unix epoch>}}}
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -34,7 +37,8 @@ struct PackedBundle {
 
 // Checks relative globs against `bundle_files` and expands absolute ones on
 // disk. Returns the inputs manifest (null when there are no absolute globs);
-// a glob without match is invalid_spec naming `stages[i].inputs.files[j]`.
+// a glob without match, or a matched file that cannot be stat'ed, is
+// invalid_spec naming `stages[i].inputs.files[j]`.
 [[nodiscard]] Result<nlohmann::json> expand_stage_inputs(
     const JobSpec& spec, const std::vector<std::string>& bundle_files);
 

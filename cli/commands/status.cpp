@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <set>
+#include <utility>
 
 #include "cli/render/format.hpp"
 #include "cli/render/table.hpp"
@@ -30,11 +32,26 @@ std::string render_stages_table(const JobInfo& job) {
   return table.render();
 }
 
+void add_failure_row(Table& table, const std::string& stage, const TaskFailure& f) {
+  table.add_row({stage, std::to_string(f.index), f.input, f.reason, f.message});
+}
+
+// The tasks that failed for good (SPEC §3 `partial`), by input.
+std::string render_failed_inputs_table(const JobInfo& job) {
+  Table table({"STAGE", "INDEX", "INPUT", "REASON", "MESSAGE"});
+  for (const auto& f : job.failed_tasks) add_failure_row(table, f.stage, f);
+  return table.empty() ? std::string{} : "\nfailed inputs:\n" + table.render();
+}
+
+// The stages' recent failures, without the tasks already listed as failed inputs.
 std::string render_failures_table(const JobInfo& job) {
+  std::set<std::pair<std::string, std::int64_t>> listed;
+  for (const auto& f : job.failed_tasks) listed.emplace(f.stage, f.index);
   Table table({"STAGE", "INDEX", "INPUT", "REASON", "MESSAGE"});
   for (const auto& stage : job.stages) {
     for (const auto& f : stage.failures) {
-      table.add_row({stage.name, std::to_string(f.index), f.input, f.reason, f.message});
+      if (listed.contains({stage.name, f.index})) continue;
+      add_failure_row(table, stage.name, f);
     }
   }
   return table.empty() ? std::string{} : "\nfailures:\n" + table.render();
@@ -64,6 +81,7 @@ std::string render_job_detail(const JobInfo& job, TimePoint now) {
   text += fmt::format("name:       {}\n", job.name);
   text += fmt::format("state:      {}\n", to_string(job.state));
   text += fmt::format("priority:   {}\n", job.priority);
+  if (!job.rerun_of.empty()) text += fmt::format("rerun of:   {}\n", job.rerun_of);
   text += fmt::format("tasks:      {} succeeded\n", tasks_cell(job.counts, job.task_count));
   text += fmt::format("submitted:  {} ago\n", format_age_since(job.submitted_at, now));
   if (job.finished_at > 0 && job.started_at > 0) {
@@ -71,7 +89,8 @@ std::string render_job_detail(const JobInfo& job, TimePoint now) {
         fmt::format("ran:        {}\n", format_elapsed(Duration{job.finished_at - job.started_at}));
   }
   if (!job.message.empty()) text += fmt::format("message:    {}\n", job.message);
-  text += "\n" + render_stages_table(job) + render_failures_table(job);
+  text += "\n" + render_stages_table(job) + render_failed_inputs_table(job) +
+          render_failures_table(job);
   return text;
 }
 

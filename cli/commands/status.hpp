@@ -1,6 +1,7 @@
 #pragma once
 // drover status [JOB]: the jobs table, or one job's header, stages with task
-// counts by state, and failures.
+// counts by state, the inputs whose tasks failed for good ("failed inputs:",
+// a `partial` job's losses) and other recent failures.
 #include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
@@ -18,7 +19,8 @@ int run_status(CommandContext& ctx, const StatusArgs& args);
 
 // ID NAME STATE TASKS SUBMITTED
 std::string render_jobs_table(const std::vector<JobInfo>& jobs, TimePoint now);
-// Header lines, the stages table and the failures table.
+// Header lines, the stages table, the failed inputs table (JobInfo.failed_tasks)
+// and the failures table (StageInfo.failures not already listed).
 std::string render_job_detail(const JobInfo& job, TimePoint now);
 
 }  // namespace drover::cli

@@ -34,20 +34,7 @@ Result<JobInfo> submit_bundle(CommandContext& ctx, const std::string& bundle,
 int run_submit(CommandContext& ctx, const SubmitArgs& args) {
   auto job = submit_bundle(ctx, args.bundle, SubmitParams{args.name, args.priority});
   if (!job) return report_error(ctx, job.error());
-  if (!args.wait) {
-    if (ctx.json()) {
-      print_json(ctx, *job);
-    } else {
-      ctx.out << job->id << "\n" << std::flush;
-    }
-    return 0;
-  }
-  if (!ctx.json()) ctx.out << job->id << "\n" << std::flush;
-  auto done = wait_for_job(ctx, job->id);
-  if (!done) return report_error(ctx, done.error());
-  report_job_end(ctx, *done);
-  if (ctx.json()) print_json(ctx, *done);
-  return job_exit_code(done->state);
+  return follow_new_job(ctx, *job, args.wait);
 }
 
 }  // namespace drover::cli

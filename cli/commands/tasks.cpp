@@ -26,7 +26,9 @@ std::string render_tasks_table(const std::vector<TaskInfo>& tasks, TimePoint now
       duration = attempt_duration(latest, now);
       exit = attempt_exit(latest);
     }
-    table.add_row({task.stage, std::to_string(task.index), std::string(to_string(task.state)),
+    std::string state(to_string(task.state));
+    if (task.cached) state += " (cached)";
+    table.add_row({task.stage, std::to_string(task.index), state,
                    std::to_string(task.attempts.size()), worker, duration, exit, task.input});
   }
   return table.render();

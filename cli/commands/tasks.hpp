@@ -18,7 +18,8 @@ struct TasksArgs {
 CLI::App* add_tasks_command(CLI::App& app, TasksArgs& args);
 int run_tasks(CommandContext& ctx, const TasksArgs& args);
 
-// STAGE INDEX STATE ATTEMPTS WORKER DURATION EXIT INPUT
+// STAGE INDEX STATE ATTEMPTS WORKER DURATION EXIT INPUT; a task that reused a
+// committed output (`cache: true`) shows its state as "succeeded (cached)".
 std::string render_tasks_table(const std::vector<TaskInfo>& tasks, TimePoint now);
 
 }  // namespace drover::cli

@@ -60,13 +60,37 @@ void report_job_end(const CommandContext& ctx, const JobInfo& job) {
   ctx.err << fmt::format("job {} {}\n", job.id, to_string(job.state));
   if (job.state == JobState::succeeded) return;
   if (!job.message.empty()) ctx.err << job.message << "\n";
-  for (const auto& stage : job.stages) {
-    for (const auto& failure : stage.failures) {
-      ctx.err << fmt::format("  {}[{}] {}: {}{}\n", stage.name, failure.index, failure.input,
-                             failure.reason, failure.message.empty() ? "" : ": " + failure.message);
+  auto print = [&ctx](const std::string& stage, const TaskFailure& failure) {
+    ctx.err << fmt::format("  {}[{}] {}: {}{}\n", stage, failure.index, failure.input,
+                           failure.reason, failure.message.empty() ? "" : ": " + failure.message);
+  };
+  if (!job.failed_tasks.empty()) {
+    // The tasks that failed for good are what the user has to look at.
+    ctx.err << "failed inputs:\n";
+    for (const auto& failure : job.failed_tasks) print(failure.stage, failure);
+  } else {
+    for (const auto& stage : job.stages) {
+      for (const auto& failure : stage.failures) print(stage.name, failure);
     }
   }
   ctx.err << std::flush;
+}
+
+int follow_new_job(CommandContext& ctx, const JobInfo& job, bool wait) {
+  if (!wait) {
+    if (ctx.json()) {
+      print_json(ctx, job);
+    } else {
+      ctx.out << job.id << "\n" << std::flush;
+    }
+    return 0;
+  }
+  if (!ctx.json()) ctx.out << job.id << "\n" << std::flush;
+  auto done = wait_for_job(ctx, job.id);
+  if (!done) return report_error(ctx, done.error());
+  report_job_end(ctx, *done);
+  if (ctx.json()) print_json(ctx, *done);
+  return job_exit_code(done->state);
 }
 
 int run_wait(CommandContext& ctx, const WaitArgs& args) {

@@ -24,7 +24,16 @@ int run_wait(CommandContext& ctx, const WaitArgs& args);
 int job_exit_code(JobState state);
 
 // Prints "job <id> <state>" and, when it did not succeed, its message and the
-// failed tasks' reasons, to ctx.err.
+// failed tasks' reasons, to ctx.err: "failed inputs:" and JobInfo.failed_tasks
+// when the master lists tasks failed for good (a `partial` job), else the
+// stages' recent failures.
 void report_job_end(const CommandContext& ctx, const JobInfo& job);
+
+// After a job was created (submit, rerun): without `wait`, prints its id as
+// the only stdout line (-o json: the JobInfo) and returns 0. With `wait`,
+// prints the id (-o json: nothing yet), waits like `drover wait`, reports the
+// end on ctx.err, prints the final JobInfo with -o json, and returns
+// job_exit_code() or the error's exit code.
+int follow_new_job(CommandContext& ctx, const JobInfo& job, bool wait);
 
 }  // namespace drover::cli

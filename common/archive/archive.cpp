@@ -430,15 +430,43 @@ Result<std::string> checked_dest(const fs::path& dest) {
   return real.string();
 }
 
-Status unpack_from(archive* in, const fs::path& dest, const ArchiveLimits& limits) {
+// Where entry `c` lands below `prefix` ("" = everything): its name with the
+// prefix stripped ("" = dest itself), or nullopt when it is not below the prefix.
+Result<std::optional<std::string>> subtree_name(archive_entry* e, const CheckedEntry& c,
+                                                const std::string& prefix) {
+  if (prefix.empty()) return std::optional<std::string>(c.name);
+  if (c.name == prefix) {
+    if (archive_entry_filetype(e) != AE_IFDIR) return std::optional<std::string>();
+    return std::optional<std::string>(std::string());  // the prefix itself: dest
+  }
+  if (c.name.size() <= prefix.size() || c.name.compare(0, prefix.size(), prefix) != 0 ||
+      c.name[prefix.size()] != '/') {
+    return std::optional<std::string>();
+  }
+  std::string stripped = c.name.substr(prefix.size() + 1);
+  if (archive_entry_filetype(e) == AE_IFLNK) {
+    const char* target = archive_entry_symlink(e);
+    // Checked against the whole archive already; it must also stay below the prefix.
+    DROVER_TRY(check_symlink_target(stripped, target ? target : ""));
+  }
+  return std::optional<std::string>(std::move(stripped));
+}
+
+Status unpack_from(archive* in, const fs::path& dest, const ArchiveLimits& limits,
+                   const std::string& prefix = {}) {
   auto real = checked_dest(dest);
   if (!real.ok()) return real.error();
   WriterPtr disk(archive_write_disk_new(), &archive_write_free);
   archive_write_disk_set_options(disk.get(), ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                                  ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                                  ARCHIVE_EXTRACT_NO_OVERWRITE);
-  Status st = for_each_entry(in, limits, [&](archive_entry* e, const CheckedEntry& c) {
-    return unpack_entry(in, disk.get(), e, c, *real);
+  Status st = for_each_entry(in, limits, [&](archive_entry* e, const CheckedEntry& c) -> Status {
+    auto name = subtree_name(e, c, prefix);
+    if (!name.ok()) return name.error();
+    if (!*name) return ok_status();  // not below the prefix: skipped, its data unread
+    CheckedEntry placed = c;
+    placed.name = std::move(**name);
+    return unpack_entry(in, disk.get(), e, placed, *real);
   });
   if (archive_write_close(disk.get()) < ARCHIVE_WARN && st.ok()) st = disk_error(disk.get(), "");
   if (!st.ok()) empty_directory(*real);
@@ -487,6 +515,35 @@ Status unpack_archive_file(const fs::path& archive_path, const fs::path& dest,
   return unpack_from(in->get(), dest, limits);
 }
 
+namespace {
+
+Result<std::string> checked_prefix(const std::string& prefix) {
+  auto name = normalize_entry_name(prefix);
+  if (!name.ok()) return make_error(ErrorCode::invalid_argument, name.error().message);
+  if (name->empty()) return make_error(ErrorCode::invalid_argument, "empty archive prefix");
+  return name;
+}
+
+}  // namespace
+
+Status unpack_archive_subtree(const std::string& archive_bytes, const std::string& prefix,
+                              const fs::path& dest, const ArchiveLimits& limits) {
+  auto p = checked_prefix(prefix);
+  if (!p.ok()) return p.error();
+  auto in = open_memory(archive_bytes);
+  if (!in.ok()) return in.error();
+  return unpack_from(in->get(), dest, limits, *p);
+}
+
+Status unpack_archive_file_subtree(const fs::path& archive_path, const std::string& prefix,
+                                   const fs::path& dest, const ArchiveLimits& limits) {
+  auto p = checked_prefix(prefix);
+  if (!p.ok()) return p.error();
+  auto in = open_file(archive_path);
+  if (!in.ok()) return in.error();
+  return unpack_from(in->get(), dest, limits, *p);
+}
+
 Result<ArchiveListing> list_archive(const std::string& archive_bytes, const ArchiveLimits& limits) {
   auto in = open_memory(archive_bytes);
   if (!in.ok()) return in.error();
@@ -494,6 +551,7 @@ Result<ArchiveListing> list_archive(const std::string& archive_bytes, const Arch
   DROVER_TRY(for_each_entry(in->get(), limits, [&](archive_entry*, const CheckedEntry& c) {
     if (c.regular) {
       listing.files.push_back(c.name);
+      listing.sizes[c.name] = c.size;
       listing.total_bytes += c.size;
     }
     return ok_status();

@@ -36,10 +36,23 @@ Status unpack_archive(const std::string& archive, const std::filesystem::path& d
 Status unpack_archive_file(const std::filesystem::path& archive, const std::filesystem::path& dest,
                            const ArchiveLimits& limits = {});
 
+// Like unpack_archive(_file), but unpacks only the entries below the directory
+// `prefix` (a relative path such as "3"), with the prefix stripped: "3/a/b"
+// lands at dest/a/b. Every entry of the archive still passes the checks above
+// (limits count the whole archive), and a symlink below the prefix must also
+// stay inside it. No entry below the prefix leaves `dest` empty (not an error).
+// invalid_argument for an empty prefix or one with ".." or a leading "/".
+Status unpack_archive_subtree(const std::string& archive, const std::string& prefix,
+                              const std::filesystem::path& dest, const ArchiveLimits& limits = {});
+Status unpack_archive_file_subtree(const std::filesystem::path& archive, const std::string& prefix,
+                                   const std::filesystem::path& dest,
+                                   const ArchiveLimits& limits = {});
+
 // Relative paths of the regular files in an archive, and the content of one
 // (e.g. "job.yaml"), without unpacking to disk. Same safety checks as unpack.
 struct ArchiveListing {
   std::vector<std::string> files;  // sorted
+  std::map<std::string, std::uint64_t> sizes;  // regular file -> its size in bytes
   std::uint64_t total_bytes = 0;
 };
 Result<ArchiveListing> list_archive(const std::string& archive, const ArchiveLimits& limits = {});

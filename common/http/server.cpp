@@ -146,6 +146,10 @@ struct State {
     return limit;
   }
 
+  void count_received(std::size_t n) const {
+    if (options.bytes_received) options.bytes_received->fetch_add(n, std::memory_order_relaxed);
+  }
+
   std::uint64_t largest_body_limit() const {
     std::uint64_t limit = options.max_body_bytes;
     for (const auto& entry : options.body_limits) limit = std::max(limit, entry.second);
@@ -385,6 +389,8 @@ asio::awaitable<bool> serve_one(State& state, Connection& c, beast::flat_buffer&
   if (auto [ec, n] = co_await bhttp::async_read_header(c.stream, buffer, parser, kTuple); ec) {
     co_await on_read_error(state, c, ec);
     co_return false;
+  } else {
+    state.count_received(n);
   }
 
   // The body limit depends on the path, known only now.
@@ -408,6 +414,8 @@ asio::awaitable<bool> serve_one(State& state, Connection& c, beast::flat_buffer&
     if (auto [ec, n] = co_await bhttp::async_read_some(c.stream, buffer, parser, kTuple); ec) {
       co_await on_read_error(state, c, ec);
       co_return false;
+    } else {
+      state.count_received(n);
     }
   }
 

@@ -3,6 +3,7 @@
 // connection has read/write deadlines, header and body limits and keep-alive;
 // the number of concurrent connections is capped. Handlers run on the loop
 // thread.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +24,8 @@ struct ServerOptions {
   std::size_t max_connections = 1024;
   // Per-route body limit override: requests whose path starts with a prefix get that limit.
   std::vector<std::pair<std::string, std::uint64_t>> body_limits;
+  // When set, every request's header and body bytes are added here (metrics).
+  std::atomic<std::uint64_t>* bytes_received = nullptr;
 };
 
 class Server {

@@ -36,6 +36,7 @@ nlohmann::json inputs_to_json(const StageInputs& in) {
       break;
     case StageInputs::Kind::files:
       j["files"] = in.files;
+      if (in.group_bytes != 0) j["group_bytes"] = in.group_bytes;
       break;
     case StageInputs::Kind::range:
       j["range"] = in.range;
@@ -53,6 +54,7 @@ StageInputs inputs_from_json(const nlohmann::json& j) {
   if (j.contains("files")) {
     in.kind = StageInputs::Kind::files;
     in.files = j.at("files").get<std::vector<std::string>>();
+    in.group_bytes = j.value("group_bytes", std::uint64_t{0});
   } else if (j.contains("range")) {
     in.kind = StageInputs::Kind::range;
     in.range = j.at("range").get<std::int64_t>();
@@ -87,6 +89,10 @@ nlohmann::json stage_to_json(const StageSpec& s) {
       {"timeout", format_duration(s.timeout)},
       {"checkpoint_interval", format_duration(s.checkpoint_interval)},
       {"no_retry_exit_codes", s.no_retry_exit_codes},
+      {"partitions", s.partitions},
+      {"cache", s.cache},
+      {"speculation", s.speculation},
+      {"max_running", s.max_running},
   };
 }
 
@@ -103,6 +109,10 @@ StageSpec stage_from_json(const nlohmann::json& j) {
   s.timeout = duration_from_json(j, "timeout", s.timeout);
   s.checkpoint_interval = duration_from_json(j, "checkpoint_interval", s.checkpoint_interval);
   s.no_retry_exit_codes = j.value("no_retry_exit_codes", std::vector<int>{});
+  s.partitions = j.value("partitions", s.partitions);
+  s.cache = j.value("cache", s.cache);
+  s.speculation = j.value("speculation", s.speculation);
+  s.max_running = j.value("max_running", s.max_running);
   return s;
 }
 
@@ -162,6 +172,9 @@ void to_json(nlohmann::json& j, const JobSpec& spec) {
       {"no_retry_exit_codes", spec.no_retry_exit_codes},
       {"env", spec.env},
       {"resources", resources_to_json(spec.resources)},
+      {"max_failed_tasks", spec.max_failed_tasks},
+      {"max_running", spec.max_running},
+      {"speculation", spec.speculation},
       {"stages", std::move(stages)},
   };
 }
@@ -179,6 +192,9 @@ void from_json(const nlohmann::json& j, JobSpec& spec) {
   spec.no_retry_exit_codes = j.value("no_retry_exit_codes", std::vector<int>{});
   spec.env = j.value("env", std::map<std::string, std::string>{});
   spec.resources = resources_from_json(j.value("resources", nlohmann::json::object()));
+  spec.max_failed_tasks = j.value("max_failed_tasks", spec.max_failed_tasks);
+  spec.max_running = j.value("max_running", spec.max_running);
+  spec.speculation = j.value("speculation", spec.speculation);
   for (const nlohmann::json& s : j.at("stages")) spec.stages.push_back(stage_from_json(s));
 }
 

@@ -27,6 +27,7 @@ struct StageInputs {
   std::vector<std::string> files;  // globs as written (kind == files)
   std::int64_t range = 0;          // task count (kind == range), >= 1
   std::vector<std::string> items;  // (kind == items), non-empty
+  std::uint64_t group_bytes = 0;   // files only: pack consecutive files into tasks of ~this size
 };
 
 // A stage with every job-level default already applied: the values here are
@@ -43,6 +44,10 @@ struct StageSpec {
   Duration timeout{0};  // 0 = none
   Duration checkpoint_interval = std::chrono::seconds(30);
   std::vector<int> no_retry_exit_codes;  // these exit codes fail the task at once
+  std::int64_t partitions = 0;   // > 0: N tasks, task r reads partition r of every upstream output
+  bool cache = false;            // reuse a committed output with the same cache key
+  bool speculation = false;      // second attempt for stragglers near the stage's end
+  std::int64_t max_running = 0;  // cap on this stage's running tasks; 0 = none
 };
 
 struct JobSpec {
@@ -55,6 +60,9 @@ struct JobSpec {
   std::vector<int> no_retry_exit_codes;
   std::map<std::string, std::string> env;
   Resources resources;
+  std::int64_t max_failed_tasks = 0;  // tasks that may fail for good; the job then ends partial
+  std::int64_t max_running = 0;       // cap on this job's running tasks; 0 = none
+  bool speculation = false;           // default for stages
   std::vector<StageSpec> stages;  // in file order; non-empty
 
   // Index of the stage named `name`, or -1.

@@ -20,19 +20,16 @@ namespace {
 using Fields = std::map<std::string, YAML::Node>;
 using Keys = std::span<const std::string_view>;
 
-constexpr std::array<std::string_view, 10> kJobKeys = {
-    "name", "priority",  "max_attempts", "retry_backoff", "timeout", "checkpoint_interval",
-    "env",  "resources", "stages",       "no_retry_exit_codes"};
-constexpr std::array<std::string_view, 3> kJobLater = {"max_failed_tasks", "max_running",
-                                                       "speculation"};
-constexpr std::array<std::string_view, 11> kStageKeys = {
+constexpr std::array<std::string_view, 13> kJobKeys = {
+    "name",      "priority", "max_attempts",        "retry_backoff",    "timeout",
+    "checkpoint_interval",   "env",                 "resources",        "stages",
+    "no_retry_exit_codes",   "max_failed_tasks",    "max_running",      "speculation"};
+constexpr std::array<std::string_view, 15> kStageKeys = {
     "name",      "command",      "after",         "inputs",  "env",
     "resources", "max_attempts", "retry_backoff", "timeout", "checkpoint_interval",
-    "no_retry_exit_codes"};
-constexpr std::array<std::string_view, 5> kStageLater = {"partitions", "cache", "speculation",
-                                                         "max_running", "max_failed_tasks"};
-constexpr std::array<std::string_view, 3> kInputKeys = {"files", "range", "items"};
-constexpr std::array<std::string_view, 1> kInputLater = {"group_bytes"};
+    "no_retry_exit_codes", "partitions", "cache", "speculation", "max_running"};
+constexpr std::array<std::string_view, 4> kInputKeys = {"files", "range", "items", "group_bytes"};
+constexpr std::int64_t kMaxPartitions = 100'000;
 constexpr std::array<std::string_view, 2> kResourceKeys = {"cpus", "memory"};
 constexpr std::int64_t kMaxRange = 1'000'000;
 
@@ -52,16 +49,14 @@ bool contains(Keys keys, std::string_view k) {
   return std::find(keys.begin(), keys.end(), k) != keys.end();
 }
 
-// A YAML map's entries by key, refusing unknown, not-yet-supported and
-// duplicate keys.
-Result<Fields> read_map(const YAML::Node& node, const std::string& path, Keys known, Keys later) {
+// A YAML map's entries by key, refusing unknown and duplicate keys.
+Result<Fields> read_map(const YAML::Node& node, const std::string& path, Keys known) {
   if (!node.IsMap()) return spec_error(path, "must be a map");
   Fields out;
   for (auto it = node.begin(); it != node.end(); ++it) {
     if (!it->first.IsScalar()) return spec_error(path, "keys must be strings");
     const std::string key = it->first.Scalar();
     std::string field = key_path(path, key);
-    if (contains(later, key)) return spec_error(field, "not supported yet");
     if (!contains(known, key)) return spec_error(field, "unknown key");
     if (!out.emplace(key, it->second).second) return spec_error(field, "duplicate key");
   }
@@ -100,6 +95,14 @@ Result<double> read_positive_number(const YAML::Node& node, const std::string& f
   }
   if (v <= 0) return spec_error(field, fmt::format("must be a positive number, got {}", s));
   return v;
+}
+
+Result<bool> read_bool(const YAML::Node& node, const std::string& field) {
+  auto text = read_scalar(node, field, "true or false");
+  if (!text.ok()) return text.error();
+  if (*text == "true") return true;
+  if (*text == "false") return false;
+  return spec_error(field, fmt::format("must be true or false, got \"{}\"", *text));
 }
 
 Result<Duration> read_duration(const YAML::Node& node, const std::string& field) {
@@ -155,7 +158,7 @@ Status merge_env(const YAML::Node& node, const std::string& field,
 }
 
 Status merge_resources(const YAML::Node& node, const std::string& field, Resources& res) {
-  auto fields = read_map(node, field, kResourceKeys, {});
+  auto fields = read_map(node, field, kResourceKeys);
   if (!fields.ok()) return fields.error();
   if (auto it = fields->find("cpus"); it != fields->end()) {
     auto cpus = read_positive_number(it->second, key_path(field, "cpus"));
@@ -179,6 +182,7 @@ struct Defaults {
   std::vector<int> no_retry_exit_codes;
   std::map<std::string, std::string> env;
   Resources resources;
+  bool speculation = false;
 };
 
 Status apply_exit_codes(const Fields& f, const std::string& path, std::vector<int>& out) {
@@ -225,14 +229,23 @@ Status apply_defaults(const Fields& f, const std::string& path, Defaults& d) {
 }
 
 Result<StageInputs> parse_inputs(const YAML::Node& node, const std::string& path) {
-  auto fields = read_map(node, path, kInputKeys, kInputLater);
+  auto fields = read_map(node, path, kInputKeys);
   if (!fields.ok()) return fields.error();
+  StageInputs in;
+  if (auto it = fields->find("group_bytes"); it != fields->end()) {
+    std::string field = key_path(path, "group_bytes");
+    if (!fields->count("files")) return spec_error(field, "is only allowed with files");
+    auto n = read_size(it->second, field);
+    if (!n.ok()) return n.error();
+    if (*n == 0) return spec_error(field, "must be a positive size such as 256Mi");
+    in.group_bytes = *n;
+    fields->erase(it);
+  }
   if (fields->empty()) return spec_error(path, "needs one of files, range or items");
   if (fields->size() > 1) {
     return spec_error(path, fmt::format("exactly one of files, range or items is allowed, got {}",
                                         fmt::join(*fields | std::views::keys, ", ")));
   }
-  StageInputs in;
   const auto& [key, value] = *fields->begin();
   std::string field = key_path(path, key);
   if (key == "range") {
@@ -275,7 +288,7 @@ Result<std::string> parse_name(const Fields& f, const std::string& path, bool st
 
 Result<StageSpec> parse_stage(const YAML::Node& node, const std::string& path,
                               const Defaults& job) {
-  auto f = read_map(node, path, kStageKeys, kStageLater);
+  auto f = read_map(node, path, kStageKeys);
   if (!f.ok()) return f.error();
   StageSpec s;
   auto name = parse_name(*f, path, true);
@@ -293,6 +306,34 @@ Result<StageSpec> parse_stage(const YAML::Node& node, const std::string& path,
     auto inputs = parse_inputs(it->second, key_path(path, "inputs"));
     if (!inputs.ok()) return inputs.error();
     s.inputs = std::move(*inputs);
+  }
+  if (auto it = f->find("partitions"); it != f->end()) {
+    std::string field = key_path(path, "partitions");
+    auto n = read_int(it->second, field, 1, kMaxPartitions);
+    if (!n.ok()) return n.error();
+    if (s.inputs.kind != StageInputs::Kind::none) {
+      return spec_error(field, "inputs and partitions together are an error: pick one");
+    }
+    if (s.after.empty()) {
+      return spec_error(field, "needs after: a stage's partitions split its upstream outputs");
+    }
+    s.partitions = *n;
+  }
+  if (auto it = f->find("cache"); it != f->end()) {
+    auto b = read_bool(it->second, key_path(path, "cache"));
+    if (!b.ok()) return b.error();
+    s.cache = *b;
+  }
+  s.speculation = job.speculation;
+  if (auto it = f->find("speculation"); it != f->end()) {
+    auto b = read_bool(it->second, key_path(path, "speculation"));
+    if (!b.ok()) return b.error();
+    s.speculation = *b;
+  }
+  if (auto it = f->find("max_running"); it != f->end()) {
+    auto n = read_int(it->second, key_path(path, "max_running"), 0, INT_MAX);
+    if (!n.ok()) return n.error();
+    s.max_running = *n;
   }
   Defaults d = job;
   DROVER_TRY(apply_defaults(*f, path, d));
@@ -385,7 +426,7 @@ Status parse_stages(const Fields& f, const Defaults& job, JobSpec& spec) {
 Result<JobSpec> parse_document(const YAML::Node& root) {
   if (!root.IsDefined() || root.IsNull()) return spec_error("", "job.yaml is empty");
   if (!root.IsMap()) return spec_error("", "job.yaml must be a map of keys to values");
-  auto f = read_map(root, "", kJobKeys, kJobLater);
+  auto f = read_map(root, "", kJobKeys);
   if (!f.ok()) return f.error();
   JobSpec spec;
   auto name = parse_name(*f, "", false);
@@ -398,6 +439,21 @@ Result<JobSpec> parse_document(const YAML::Node& root) {
   }
   Defaults job;
   DROVER_TRY(apply_defaults(*f, "", job));
+  if (auto it = f->find("max_failed_tasks"); it != f->end()) {
+    auto n = read_int(it->second, "max_failed_tasks", 0, INT64_MAX);
+    if (!n.ok()) return n.error();
+    spec.max_failed_tasks = *n;
+  }
+  if (auto it = f->find("max_running"); it != f->end()) {
+    auto n = read_int(it->second, "max_running", 0, INT_MAX);
+    if (!n.ok()) return n.error();
+    spec.max_running = *n;
+  }
+  if (auto it = f->find("speculation"); it != f->end()) {
+    auto b = read_bool(it->second, "speculation");
+    if (!b.ok()) return b.error();
+    spec.speculation = job.speculation = *b;
+  }
   spec.max_attempts = job.max_attempts;
   spec.retry_backoff = job.retry_backoff;
   spec.timeout = job.timeout;

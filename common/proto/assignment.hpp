@@ -14,7 +14,10 @@ namespace drover {
 struct UpstreamOutput {
   std::string stage;
   std::int64_t index = 0;
-  std::string digest;  // sha256 of the output tar.gz blob
+  // The committed output: the sha256 of its tar.gz blob, or with a shared
+  // output_store "shared:<path relative to the store root>" (a directory).
+  // See common/proto/output_ref.hpp.
+  std::string digest;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(UpstreamOutput, stage, index, digest)
 
@@ -25,8 +28,10 @@ struct Assignment {
   std::int64_t index = 0;
   std::int64_t count = 0;    // tasks in the stage
   int attempt = 1;           // 1 for the first attempt
-  std::string input_kind;    // "none" | "file" | "item" | "index"
-  std::string input;         // file path (relative = inside the bundle), item, or index
+  std::string input_kind;    // "none" | "file" | "files" | "item" | "index" | "partition"
+  std::string input;         // file path (relative = inside the bundle), item, index or partition
+  std::vector<std::string> inputs;  // kind "files" (group_bytes): every file; input is the first
+  std::int64_t partition = -1;      // >= 0: take only the <partition>/ part of each upstream output
   std::string bundle_digest;
   std::vector<std::string> command;  // placeholders not yet expanded
   std::map<std::string, std::string> env;
@@ -38,7 +43,8 @@ struct Assignment {
   std::string checkpoint_digest;  // newest saved checkpoint (tar.gz blob); restore it first
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Assignment, attempt_id, job, stage, index, count,
-                                                attempt, input_kind, input, bundle_digest, command,
+                                                attempt, input_kind, input, inputs, partition,
+                                                bundle_digest, command,
                                                 env, timeout_ms, checkpoint_interval_ms, cpus,
                                                 memory, upstream, checkpoint_digest)
 
@@ -75,7 +81,9 @@ struct AttemptReport {
   int signal = 0;
   std::string reason;   // FailureReason value; empty on success
   std::string message;  // human detail, e.g. "download of bundle failed: ..."
-  std::string output_digest;  // sha256 of the output tar.gz (succeeded only)
+  // succeeded only: sha256 of the output tar.gz blob, or with a shared
+  // output_store "shared:attempts/a-<attempt_id>" (the directory the task wrote)
+  std::string output_digest;
   std::uint64_t output_bytes = 0;
   std::string stdout_digest;  // logs, uploaded as blobs; empty = no bytes
   std::string stderr_digest;

@@ -12,12 +12,13 @@
 namespace drover {
 
 struct TaskFailure {
+  std::string stage;
   std::int64_t index = 0;
   std::string input;
   std::string reason;   // FailureReason value of the last failed attempt
   std::string message;  // e.g. "exit code 3"
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskFailure, index, input, reason, message)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskFailure, stage, index, input, reason, message)
 
 struct StageInfo {
   std::string name;
@@ -45,10 +46,13 @@ struct JobInfo {
   std::int64_t task_count = 0;
   std::map<std::string, std::int64_t> counts;  // over all stages
   std::vector<StageInfo> stages;               // in spec order; empty in list views
+  std::vector<TaskFailure> failed_tasks;       // failed for good (max_failed_tasks); job views only
+  std::string rerun_of;                        // the job this one reruns (`drover rerun`)
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JobInfo, id, name, state, priority, bundle_digest,
                                                 user, source, submitted_at, started_at,
-                                                finished_at, message, task_count, counts, stages)
+                                                finished_at, message, task_count, counts, stages,
+                                                failed_tasks, rerun_of)
 
 struct JobList {
   std::vector<JobInfo> jobs;

@@ -37,11 +37,12 @@ struct TaskInfo {
   std::string output_digest;  // committed output; empty until committed
   std::uint64_t output_bytes = 0;
   std::string checkpoint_digest;      // newest saved checkpoint; empty = none
+  bool cached = false;                // succeeded without running: a reused committed output
   std::vector<AttemptInfo> attempts;  // oldest first
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TaskInfo, job, stage, index, input, state,
                                                 output_digest, output_bytes, checkpoint_digest,
-                                                attempts)
+                                                cached, attempts)
 
 struct TaskList {
   std::vector<TaskInfo> tasks;
@@ -55,7 +56,9 @@ struct ClusterInfo {
   double cpus_used = 0;
   std::map<std::string, std::int64_t> jobs;   // by state
   std::map<std::string, std::int64_t> tasks;  // by state, over unfinished jobs
+  std::uint64_t bytes_received = 0;  // HTTP request bytes the master has read since it started
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterInfo, workers, cpus, cpus_used, jobs, tasks)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ClusterInfo, workers, cpus, cpus_used, jobs, tasks,
+                                                bytes_received)
 
 }  // namespace drover

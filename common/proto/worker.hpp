@@ -28,9 +28,13 @@ struct RegistrationReply {
   std::int64_t heartbeat_interval_ms = 1000;
   std::int64_t worker_timeout_ms = 10000;
   std::vector<std::int64_t> kill;  // reported attempts the master does not want: kill them
+  // "master": blobs and outputs go through the master's HTTP API.
+  // "shared:/path": the worker reads and writes blobs (<path>/blobs) and
+  // outputs (<path>/attempts, <path>/outputs) on that shared mount itself.
+  std::string output_store = "master";
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RegistrationReply, heartbeat_interval_ms,
-                                                worker_timeout_ms, kill)
+                                                worker_timeout_ms, kill, output_store)
 
 struct AttemptProgress {
   std::int64_t attempt_id = 0;

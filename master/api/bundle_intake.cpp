@@ -49,6 +49,31 @@ Result<std::vector<std::string>> manifest_files(const nlohmann::json& manifest,
   return out;
 }
 
+// Sizes and modification times of absolute input files, as the CLI saw them
+// at submit: {"files": {"/path": {"size": N, "mtime_ns": T}}}.
+struct FileMeta {
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+};
+
+std::map<std::string, FileMeta> manifest_file_meta(const nlohmann::json& manifest) {
+  std::map<std::string, FileMeta> out;
+  auto files = manifest.find("files");
+  if (files == manifest.end() || !files->is_object()) return out;
+  for (const auto& [path, meta] : files->items()) {
+    if (!meta.is_object()) continue;
+    FileMeta m;
+    if (auto it = meta.find("size"); it != meta.end() && it->is_number_unsigned()) {
+      m.size = it->get<std::uint64_t>();
+    }
+    if (auto it = meta.find("mtime_ns"); it != meta.end() && it->is_number_integer()) {
+      m.mtime_ns = it->get<std::int64_t>();
+    }
+    out[path] = m;
+  }
+  return out;
+}
+
 Result<Inputs> expand_files(const StageSpec& stage, std::size_t s, const ArchiveListing& listing,
                             const nlohmann::json& manifest) {
   std::vector<std::string> bundle_files;
@@ -72,7 +97,24 @@ Result<Inputs> expand_files(const StageSpec& stage, std::size_t s, const Archive
   std::sort(all.begin(), all.end());
   all.erase(std::unique(all.begin(), all.end()), all.end());
   Inputs out;
-  for (auto& f : all) out.emplace_back("file", std::move(f));
+  if (stage.inputs.group_bytes == 0) {
+    for (auto& f : all) out.emplace_back("file", std::move(f));
+    return out;
+  }
+  const auto meta = manifest_file_meta(manifest);
+  auto size_of = [&](const std::string& f) -> std::uint64_t {
+    if (auto it = listing.sizes.find(f); it != listing.sizes.end()) return it->second;
+    if (auto it = meta.find(f); it != meta.end()) return it->second.size;
+    return 0;
+  };
+  for (const auto& group : group_by_bytes(all, size_of, stage.inputs.group_bytes)) {
+    std::string joined;
+    for (const std::string& f : group) {
+      if (!joined.empty()) joined += '\n';
+      joined += f;
+    }
+    out.emplace_back("files", std::move(joined));
+  }
   return out;
 }
 
@@ -81,7 +123,11 @@ Result<Inputs> expand_inputs(const StageSpec& stage, std::size_t s, const Archiv
   Inputs out;
   switch (stage.inputs.kind) {
     case StageInputs::Kind::none:
-      out.emplace_back("none", "");
+      if (stage.partitions > 0) {
+        for (std::int64_t r = 0; r < stage.partitions; ++r) out.emplace_back("partition", std::to_string(r));
+      } else {
+        out.emplace_back("none", "");
+      }
       break;
     case StageInputs::Kind::range:
       for (std::int64_t i = 0; i < stage.inputs.range; ++i) out.emplace_back("index", std::to_string(i));
@@ -96,6 +142,25 @@ Result<Inputs> expand_inputs(const StageSpec& stage, std::size_t s, const Archiv
 }
 
 }  // namespace
+
+std::vector<std::vector<std::string>> group_by_bytes(
+    const std::vector<std::string>& files, const std::function<std::uint64_t(const std::string&)>& size_of,
+    std::uint64_t group_bytes) {
+  std::vector<std::vector<std::string>> groups;
+  std::uint64_t in_group = 0;
+  for (const std::string& f : files) {
+    const std::uint64_t size = size_of(f);
+    // Close the group when this file would overflow it, unless it is empty (a
+    // file larger than group_bytes gets a task of its own).
+    if (groups.empty() || (!groups.back().empty() && in_group + size > group_bytes)) {
+      groups.emplace_back();
+      in_group = 0;
+    }
+    groups.back().push_back(f);
+    in_group += size;
+  }
+  return groups;
+}
 
 Result<NewJob> resolve_bundle(const std::string& bundle, const SubmitOverrides& overrides,
                               const ArchiveLimits& limits) {
@@ -120,6 +185,9 @@ Result<NewJob> resolve_bundle(const std::string& bundle, const SubmitOverrides& 
   auto manifest = read_manifest(bundle, *listing);
   if (!manifest.ok()) return manifest.error();
   NewJob job;
+  for (const auto& [path, meta] : manifest_file_meta(*manifest)) {
+    job.file_meta[path] = fmt::format("{}:{}", meta.size, meta.mtime_ns);
+  }
   for (std::size_t s = 0; s < spec->stages.size(); ++s) {
     auto inputs = expand_inputs(spec->stages[s], s, *listing, *manifest);
     if (!inputs.ok()) return inputs.error();

@@ -3,7 +3,9 @@
 
 #include <fmt/format.h>
 
+#include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
+#include "common/proto/output_ref.hpp"
 #include "master/api/bundle_intake.hpp"
 #include "master/api/lookup.hpp"
 #include "master/api/routes.hpp"
@@ -144,10 +146,32 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
                if (ref->task->output_digest.empty()) {
                  return make_error(ErrorCode::not_found, "the task has no committed output yet");
                }
-               auto data = co.blobs().get(ref->task->output_digest);
+               const std::string& out = ref->task->output_digest;
+               if (is_shared_ref(out)) {  // a directory on the shared store: tar it now
+                 if (!co.output_exists(out)) {
+                   return make_error(ErrorCode::not_found, "the committed output is gone");
+                 }
+                 auto packed = pack_directory(co.shared_root() / shared_ref_path(out));
+                 if (!packed.ok()) return packed.error();
+                 return Response::text(200, std::move(*packed), "application/gzip");
+               }
+               auto data = co.blobs().get(out);
                if (!data.ok()) return data.error();
                return Response::text(200, std::move(*data), "application/gzip");
              });
+  router.add_async("POST", "/api/v1/jobs/{job}/rerun", [&co](Request& req, Respond respond) {
+    std::string failed_only = req.query_or("failed_only");
+    if (!failed_only.empty() && failed_only != "0" && failed_only != "1" &&
+        failed_only != "true" && failed_only != "false") {
+      return respond(Response::error(
+          make_error(ErrorCode::invalid_argument, "must be 1 or 0", "failed_only")));
+    }
+    co.rerun(req.param("job"), failed_only == "1" || failed_only == "true",
+             [&co, respond](Result<JobId> id) {
+               if (!id.ok()) return respond(Response::error(id.error()));
+               respond(Response::json(201, job_info(co.model(), *co.model().job(*id), true)));
+             });
+  });
   router.add_async("POST", "/api/v1/jobs/{job}/cancel", [&co](Request& req, Respond respond) {
     co.cancel(req.param("job"), [&co, respond](Result<JobId> id) {
       if (!id.ok()) return respond(Response::error(id.error()));
@@ -165,8 +189,10 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
       respond(Response::json(200, worker_info(*co.model().worker(*id), co.now())));
     });
   });
-  router.add("GET", "/api/v1/cluster", [&co](Request&) -> Result<Response> {
-    return Response::json(200, cluster_info(co.model()));
+  router.add("GET", "/api/v1/cluster", [&co, options](Request&) -> Result<Response> {
+    ClusterInfo info = cluster_info(co.model());
+    if (options.bytes_received) info.bytes_received = options.bytes_received->load();
+    return Response::json(200, info);
   });
   add_log_route(router, co, options);
 }

@@ -2,6 +2,7 @@
 // The master's route table: the public REST API (SPEC §6) and the internal
 // worker protocol (documented in the README). Handlers run on the event loop
 // thread and never see a socket.
+#include <atomic>
 #include <functional>
 #include <string>
 
@@ -25,6 +26,7 @@ using WorkerFetch = std::function<void(const std::string& address, const std::st
 struct ApiOptions {
   std::uint64_t max_bundle_size = 1ULL << 30;
   WorkerFetch fetch_from_worker;
+  const std::atomic<std::uint64_t>* bytes_received = nullptr;  // counted by the HTTP server
 };
 
 void add_public_routes(http::Router& router, Coordinator& coordinator, const ApiOptions& options);

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/fs/fs.hpp"
+#include "common/proto/output_ref.hpp"
 #include "master/scheduler/scheduler.hpp"
 
 namespace drover::master {
@@ -84,6 +86,9 @@ void Coordinator::request_schedule() {
 void Coordinator::schedule_pass() {
   schedule_posted_ = false;
   TimePoint now = clock_.now();
+  if (model_.resolve_cached(now, [this](const std::string& ref) { return output_exists(ref); })) {
+    request_schedule();  // stages after the cached ones may be ready now
+  }
   SchedulerView view = build_view(model_, now, options_.max_candidates_per_pass);
   if (!rejoining_.empty()) {
     std::erase_if(view.workers, [this](const WorkerSlot& w) { return rejoining_.count(w.id) > 0; });
@@ -132,17 +137,49 @@ std::vector<TaskKey> Coordinator::missing_upstream(const TaskKey& key) const {
   for (const std::string& up : job.spec.stages[key.stage].after) {
     int s = job.spec.stage_index(up);
     for (const Task& t : job.stages[s].tasks) {
-      if (!blobs_.has(t.output_digest)) out.push_back(TaskKey{job.id, s, t.index});
+      if (t.output_digest.empty()) continue;  // gave up: there is no output to pass on
+      if (!output_exists(t.output_digest)) out.push_back(TaskKey{job.id, s, t.index});
     }
   }
   return out;
+}
+
+bool Coordinator::output_exists(const std::string& ref) const {
+  if (!is_shared_ref(ref)) return blobs_.has(ref);
+  if (options_.shared_root.empty()) return false;
+  std::error_code ec;
+  return std::filesystem::is_directory(options_.shared_root / shared_ref_path(ref), ec);
+}
+
+Result<std::string> Coordinator::commit_shared(const Attempt& a, const AttemptReport& report) {
+  if (options_.shared_root.empty() || report.output_digest != attempt_output_ref(a.id)) {
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("output {} is not attempt {}'s output directory",
+                                  report.output_digest, a.id));
+  }
+  const Job& job = *model_.job(a.task.job);
+  std::string ref = committed_output_ref(job.id, job.spec.stages[a.task.stage].name, a.task.index, a.id);
+  auto from = options_.shared_root / shared_ref_path(report.output_digest);
+  auto to = options_.shared_root / shared_ref_path(ref);
+  std::error_code ec;
+  if (!std::filesystem::exists(from, ec) && std::filesystem::is_directory(to, ec)) {
+    return ref;  // renamed before a crash, not yet recorded: the worker retried its report
+  }
+  DROVER_TRY(make_dirs(to.parent_path()));
+  std::filesystem::rename(from, to, ec);
+  if (ec) {
+    return make_error(ErrorCode::io, fmt::format("cannot commit {} as {}: {}", from.string(),
+                                                 to.string(), ec.message()));
+  }
+  return ref;
 }
 
 std::vector<UpstreamOutput> Coordinator::really_missing(
     const std::vector<UpstreamOutput>& reported) const {
   std::vector<UpstreamOutput> out;
   for (const UpstreamOutput& up : reported) {
-    if (!blobs_.get(up.digest).ok()) out.push_back(up);  // absent or corrupt here too
+    bool gone = is_shared_ref(up.digest) ? !output_exists(up.digest) : !blobs_.get(up.digest).ok();
+    if (gone) out.push_back(up);  // absent or corrupt here too
   }
   return out;
 }
@@ -215,6 +252,18 @@ void Coordinator::submit(NewJob job, Reply<JobId> reply) {
   });
 }
 
+void Coordinator::rerun(const JobId& id, bool failed_only, Reply<JobId> reply) {
+  auto job = model_.rerun(id, failed_only, clock_.now());
+  if (!job.ok()) {
+    reply(job.error());
+    return;
+  }
+  JobId fresh = (*job)->id;
+  spdlog::info("job {} reruns {}{}", fresh, id, failed_only ? " (failed tasks only)" : "");
+  request_schedule();
+  after_commit([reply, fresh] { reply(fresh); });
+}
+
 void Coordinator::cancel(const JobId& id, Reply<JobId> reply) {
   auto fx = model_.cancel(id, clock_.now());
   if (!fx.ok()) {
@@ -238,6 +287,9 @@ void Coordinator::register_worker(const WorkerRegistration& reg, Reply<Registrat
   RegistrationReply out;
   out.heartbeat_interval_ms = options_.heartbeat_interval.count();
   out.worker_timeout_ms = options_.worker_timeout.count();
+  out.output_store = options_.shared_root.empty()
+                         ? std::string("master")
+                         : fmt::format("{}{}", kSharedStorePrefix, options_.shared_root.string());
   for (const auto& [w, a] : fx.kill) out.kill.push_back(a);
   fx.kill.clear();
   apply(fx);
@@ -277,12 +329,23 @@ void Coordinator::attempt_started(AttemptId id, TimePoint started_at, Reply<Ok> 
 
 void Coordinator::attempt_finished(AttemptId id, const AttemptReport& report, Reply<Ok> reply) {
   const Attempt* a = model_.attempt(id);
-  if (report.state == AttemptState::succeeded && !blobs_.has(report.output_digest)) {
+  AttemptReport checked = report;
+  if (report.state == AttemptState::succeeded && is_shared_ref(report.output_digest)) {
+    // Commit = rename under this decision; only an active attempt of a task
+    // without a committed output gets here (anything else is fenced below).
+    if (a && is_active(a->state) && model_.task(a->task).output_digest.empty()) {
+      auto ref = commit_shared(*a, report);
+      if (!ref.ok()) {
+        reply(ref.error());
+        return;
+      }
+      checked.output_digest = *ref;
+    }
+  } else if (report.state == AttemptState::succeeded && !blobs_.has(report.output_digest)) {
     reply(make_error(ErrorCode::invalid_argument,
                      fmt::format("output blob {} was not uploaded", report.output_digest)));
     return;
   }
-  AttemptReport checked = report;
   checked.missing_upstream = really_missing(report.missing_upstream);
   if (!report.missing_upstream.empty() && checked.missing_upstream.empty()) {
     checked.message += " (the master has those outputs intact)";

@@ -4,6 +4,7 @@
 // only after the commit, runs the scheduler, and delivers assignments and kills
 // to workers' long polls. Runs entirely on the reactor's strand (the master's
 // event loop thread); owned by the master's composition root.
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,6 +32,9 @@ struct CoordinatorOptions {
   // this long is dead (a killed process closes its sockets at once).
   Duration reconnect_grace = std::chrono::seconds(1);
   std::size_t max_candidates_per_pass = 10'000;
+  // output_store: shared:/path — the shared root (outputs are directories there,
+  // committed by rename); empty for output_store: master (outputs are blobs).
+  std::filesystem::path shared_root;
 };
 
 class Coordinator {
@@ -48,6 +52,7 @@ class Coordinator {
   // --- users ---
   void submit(NewJob job, Reply<JobId> reply);
   void cancel(const JobId& id, Reply<JobId> reply);
+  void rerun(const JobId& id, bool failed_only, Reply<JobId> reply);
 
   // --- workers ---
   void register_worker(const WorkerRegistration& reg, Reply<RegistrationReply> reply);
@@ -66,6 +71,9 @@ class Coordinator {
 
   const Model& model() const { return model_; }
   BlobStore& blobs() { return blobs_; }
+  const std::filesystem::path& shared_root() const { return options_.shared_root; }
+  // Whether a committed output (blob digest or shared: ref) is still there.
+  bool output_exists(const std::string& ref) const;
   TimePoint now() const { return clock_.now(); }
 
  private:
@@ -89,6 +97,9 @@ class Coordinator {
   // Upstream outputs of `key` missing from the blob store (lineage).
   std::vector<TaskKey> missing_upstream(const TaskKey& key) const;
   std::vector<UpstreamOutput> really_missing(const std::vector<UpstreamOutput>& reported) const;
+  // Shared output_store: moves the attempt's directory to its committed place.
+  // Returns the committed ref, or why the output cannot be committed.
+  Result<std::string> commit_shared(const Attempt& a, const AttemptReport& report);
 
   const Clock& clock_;
   Reactor& reactor_;

@@ -4,6 +4,9 @@
 #include <cassert>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/fs/fs.hpp"
 
 namespace drover::master {
 
@@ -16,7 +19,34 @@ Duration backoff_for(const StageSpec& stage, int failures) {
   return std::min<Duration>(d, std::chrono::minutes(1));
 }
 
+// What a cache key covers besides upstream outputs (SPEC §2): the bundle, the
+// stage's command and env, and the task's input (files: path, size, mtime).
+std::string cache_base(const std::string& bundle_digest, const StageSpec& stage,
+                       const std::string& kind, const std::string& input,
+                       const std::map<std::string, std::string>& file_meta) {
+  nlohmann::json j{{"bundle", bundle_digest}, {"command", stage.command}, {"env", stage.env},
+                   {"partitions", stage.partitions}, {"kind", kind}, {"input", input}};
+  if (kind == "file" || kind == "files") {
+    nlohmann::json meta = nlohmann::json::object();
+    std::size_t from = 0;
+    while (from <= input.size()) {  // "files" inputs are newline-separated
+      std::size_t end = std::min(input.find('\n', from), input.size());
+      std::string path = input.substr(from, end - from);
+      if (auto it = file_meta.find(path); it != file_meta.end()) meta[path] = it->second;
+      from = end + 1;
+    }
+    j["files"] = std::move(meta);
+  }
+  return sha256_hex(j.dump());
+}
+
 }  // namespace
+
+std::int64_t Job::failed_tasks() const {
+  std::int64_t n = 0;
+  for (const Stage& s : stages) n += s.failed;
+  return n;
+}
 
 // ---------------------------------------------------------------- jobs
 
@@ -34,10 +64,16 @@ const Job& Model::submit(NewJob nj, TimePoint now) {
     auto& inputs = nj.stage_inputs[s];
     auto& tasks = job.stages[s].tasks;
     tasks.resize(inputs.size());
+    const StageSpec& spec = job.spec.stages[s];
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       tasks[i].index = static_cast<std::int64_t>(i);
       tasks[i].input_kind = inputs[i].first;
       tasks[i].input = inputs[i].second;
+      if (spec.cache) {
+        tasks[i].cache_base = cache_base(job.bundle_digest, spec, tasks[i].input_kind,
+                                         tasks[i].input, nj.file_meta);
+      }
+      job.stages[s].pending.insert(tasks[i].index);
       mark(TaskKey{job.id, static_cast<int>(s), tasks[i].index});
     }
   }
@@ -59,6 +95,89 @@ Result<Effects> Model::cancel(const JobId& id, TimePoint now) {
   Effects fx;
   finish_job(job, JobState::cancelled, "cancelled by user", now, fx);
   return fx;
+}
+
+Result<const Job*> Model::rerun(const JobId& id, bool failed_only, TimePoint now) {
+  const Job* old = job(id);
+  if (!old) return make_error(ErrorCode::not_found, fmt::format("no job {}", id));
+  if (failed_only && !is_terminal(old->state)) {
+    return make_error(ErrorCode::conflict,
+                      fmt::format("job {} is {}: --failed-only needs a job that has ended", id,
+                                  to_string(old->state)));
+  }
+  NewJob nj;
+  nj.spec = old->spec;
+  nj.bundle_digest = old->bundle_digest;
+  nj.user = old->user;
+  nj.source = old->source;
+  for (const Stage& st : old->stages) {
+    auto& inputs = nj.stage_inputs.emplace_back();
+    for (const Task& t : st.tasks) inputs.emplace_back(t.input_kind, t.input);
+  }
+  const JobId old_id = old->id;
+  Job& fresh = jobs_.at(submit(std::move(nj), now).id);
+  fresh.rerun_of = old_id;
+  const Job& prev = jobs_.at(old_id);
+  std::vector<bool> clean(prev.stages.size(), false);  // every task of the stage is kept
+  for (int s : topological_order(prev.spec)) {
+    bool upstream_clean = true;
+    for (const std::string& up : prev.spec.stages[s].after) {
+      upstream_clean = upstream_clean && clean[prev.spec.stage_index(up)];
+    }
+    bool all_kept = true;
+    for (std::size_t i = 0; i < prev.stages[s].tasks.size(); ++i) {
+      const Task& t = prev.stages[s].tasks[i];
+      Task& nt = fresh.stages[s].tasks[i];
+      nt.cache_base = t.cache_base;
+      if (failed_only && upstream_clean && !t.output_digest.empty()) {
+        commit_output(fresh, TaskKey{fresh.id, s, t.index}, t.output_digest, t.output_bytes, true);
+      } else {
+        all_kept = false;
+      }
+    }
+    clean[s] = upstream_clean && all_kept;
+  }
+  Effects none;  // a new job has no attempts to kill
+  maybe_finish(fresh, now, none);
+  return &fresh;
+}
+
+std::string Model::cache_key(const Job& job, int s, const Task& task) const {
+  nlohmann::json upstream = nlohmann::json::array();
+  for (const std::string& up : job.spec.stages[s].after) {
+    for (const Task& t : job.stages[job.spec.stage_index(up)].tasks) {
+      upstream.push_back(t.output_digest);
+    }
+  }
+  return sha256_hex(nlohmann::json{{"base", task.cache_base}, {"upstream", upstream}}.dump());
+}
+
+bool Model::resolve_cached(TimePoint now, const OutputExists& exists) {
+  bool any = false;
+  for (auto& [id, job] : jobs_) {
+    if (is_terminal(job.state)) continue;
+    for (int s = 0; s < static_cast<int>(job.stages.size()); ++s) {
+      Stage& stage = job.stages[s];
+      if (!job.spec.stages[s].cache || stage.cache_checked || !stage_ready(job, s)) continue;
+      stage.cache_checked = true;
+      for (std::int64_t index : std::vector<std::int64_t>(stage.pending.begin(), stage.pending.end())) {
+        Task& task = stage.tasks[index];
+        if (!task.attempts.empty() || !task.output_digest.empty()) continue;
+        auto hit = cache_.find(cache_key(job, s, task));
+        if (hit == cache_.end()) continue;
+        if (!exists(hit->second.ref)) {  // gone (deleted, corrupt): forget it, run the task
+          dirty_.cache.insert(hit->first);
+          cache_.erase(hit);
+          continue;
+        }
+        commit_output(job, TaskKey{job.id, s, index}, hit->second.ref, hit->second.bytes, true);
+        any = true;
+      }
+    }
+    Effects none;  // only pending tasks were resolved: nothing to kill
+    if (any) maybe_finish(job, now, none);
+  }
+  return any;
 }
 
 void Model::finish_job(Job& job, JobState state, std::string message, TimePoint now,
@@ -96,11 +215,11 @@ Attempt& Model::new_attempt(const TaskKey& key, TimePoint now) {
   a.number = static_cast<int>(task.attempts.size()) + 1;
   a.not_before = now;
   task.attempts.push_back(a.id);
-  task.state = AttemptState::pending;
   dirty_.counters = true;
   dirty_.attempts.insert(a.id);
-  mark(key);
-  return attempts_.emplace(a.id, std::move(a)).first->second;
+  Attempt& stored = attempts_.emplace(a.id, std::move(a)).first->second;
+  refresh(key);
+  return stored;
 }
 
 const Attempt& Model::assign(const TaskKey& key, const WorkerId& worker_id, TimePoint now) {
@@ -117,7 +236,7 @@ const Attempt& Model::assign(const TaskKey& key, const WorkerId& worker_id, Time
   a->state = AttemptState::assigned;
   a->worker = worker_id;
   a->assigned_at = now;
-  task.state = AttemptState::assigned;
+  refresh(key);
   w.active.insert(a->id);
   w.cpus_used += spec.resources.cpus;
   w.memory_used += spec.resources.memory;
@@ -127,7 +246,6 @@ const Attempt& Model::assign(const TaskKey& key, const WorkerId& worker_id, Time
     dirty_.jobs.insert(job.id);
   }
   dirty_.attempts.insert(a->id);
-  mark(key);
   return *a;
 }
 
@@ -140,9 +258,8 @@ Status Model::started(AttemptId id, const WorkerId& worker, TimePoint started_at
   if (a.state == AttemptState::assigned) {
     a.state = AttemptState::running;
     a.started_at = started_at;
-    task_mut(a.task).state = AttemptState::running;
     dirty_.attempts.insert(id);
-    mark(a.task);
+    refresh(a.task);
   }
   return ok_status();
 }
@@ -160,9 +277,52 @@ void Model::end_attempt(Attempt& a, AttemptState state, TimePoint now) {
   release(a);
   a.state = state;
   a.finished_at = now;
-  task_mut(a.task).state = state;
   dirty_.attempts.insert(a.id);
-  mark(a.task);
+  refresh(a.task);
+}
+
+bool Model::has_other_active(const Task& task, AttemptId except) const {
+  for (AttemptId id : task.attempts) {
+    if (id != except && is_active(attempts_.at(id).state)) return true;
+  }
+  return false;
+}
+
+std::vector<const Attempt*> Model::active_attempts(const Task& task) const {
+  std::vector<const Attempt*> out;
+  for (AttemptId id : task.attempts) {
+    const Attempt& a = attempts_.at(id);
+    if (is_active(a.state)) out.push_back(&a);
+  }
+  return out;
+}
+
+void Model::refresh(const TaskKey& key) {
+  Job& job = jobs_.at(key.job);
+  Stage& stage = job.stages.at(key.stage);
+  Task& t = stage.tasks.at(key.index);
+  TaskState state = TaskState::pending;
+  if (!t.output_digest.empty()) {
+    state = TaskState::succeeded;
+  } else if (t.gave_up) {
+    state = TaskState::failed;
+  } else if (!t.attempts.empty()) {
+    state = attempts_.at(t.attempts.back()).state;
+    for (auto it = t.attempts.rbegin(); it != t.attempts.rend(); ++it) {
+      const Attempt& a = attempts_.at(*it);
+      if (is_active(a.state)) {
+        state = a.state;
+        break;
+      }
+    }
+  }
+  t.state = state;
+  if (state == TaskState::pending) {
+    stage.pending.insert(t.index);
+  } else {
+    stage.pending.erase(t.index);
+  }
+  mark(key);
 }
 
 Result<Effects> Model::finished(AttemptId id, const WorkerId& worker, const AttemptReport& r,
@@ -185,17 +345,27 @@ Result<Effects> Model::finished(AttemptId id, const WorkerId& worker, const Atte
   a.stderr_digest = r.stderr_digest;
   if (!r.checkpoint_digest.empty()) task.checkpoint_digest = r.checkpoint_digest;
   Worker* w = workers_.count(a.worker) ? &workers_.at(a.worker) : nullptr;
+  const bool other_active = has_other_active(task, a.id);
   if (r.state == AttemptState::succeeded) {
     a.output_digest = r.output_digest;
     a.output_bytes = r.output_bytes;
     end_attempt(a, AttemptState::succeeded, now);
     if (w) count_on_worker(*w, false, now);
-    task_succeeded(job, task, a, now);
+    // Speculation: the first commit wins, the other copy is killed.
+    for (AttemptId other : std::vector<AttemptId>(task.attempts)) {
+      Attempt& o = attempts_.at(other);
+      if (other == a.id || !is_active(o.state)) continue;
+      fx.kill.emplace_back(o.worker, o.id);
+      end_attempt(o, AttemptState::killed, now);
+      o.reason = FailureReason::killed;
+      o.message = fmt::format("attempt {} of this task committed first", a.number);
+    }
+    task_succeeded(job, task, a, now, fx);
   } else if (r.state == AttemptState::killed) {
     // The worker stopped it (drain, shutdown): not the task's fault, hand it back.
     end_attempt(a, AttemptState::killed, now);
     if (a.reason.empty()) a.reason = FailureReason::killed;
-    if (!is_terminal(job.state)) new_attempt(a.task, now);
+    if (!is_terminal(job.state) && !other_active) new_attempt(a.task, now);
   } else if (!r.missing_upstream.empty()) {
     // Lineage: its inputs are gone, not its fault. Rerun their producers, then it.
     end_attempt(a, AttemptState::failed, now);
@@ -210,7 +380,11 @@ Result<Effects> Model::finished(AttemptId id, const WorkerId& worker, const Atte
     end_attempt(a, AttemptState::failed, now);
     if (a.reason.empty()) a.reason = FailureReason::drover_error;
     if (w) count_on_worker(*w, true, now);
-    after_failure(job, task, a, now, fx);
+    if (other_active) {
+      ++task.failures;  // the other copy decides the task's fate
+    } else {
+      after_failure(job, task, a, now, fx);
+    }
   }
   return fx;
 }
@@ -229,11 +403,24 @@ bool Model::invalidate_output(const TaskKey& key, TimePoint now) {
   Job& job = jobs_.at(key.job);
   Task& task = task_mut(key);
   if (task.output_digest.empty()) return false;
+  Stage& stage = job.stages[key.stage];
+  if (task.cached && job.spec.stages[key.stage].cache) {
+    // A cached output that is gone: forget every cache entry naming it.
+    for (auto it = cache_.begin(); it != cache_.end();) {
+      if (it->second.ref == task.output_digest) {
+        dirty_.cache.insert(it->first);
+        it = cache_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
   task.output_digest.clear();
   task.output_bytes = 0;
-  --job.stages[key.stage].succeeded;
+  task.cached = false;
+  --stage.succeeded;
   if (is_terminal(job.state)) {
-    mark(key);
+    refresh(key);
     return true;
   }
   new_attempt(key, now);
@@ -253,18 +440,60 @@ void Model::count_on_worker(Worker& w, bool failed, TimePoint now) {
   }
 }
 
-void Model::task_succeeded(Job& job, Task& task, const Attempt& a, TimePoint now) {
+void Model::task_succeeded(Job& job, Task& task, const Attempt& a, TimePoint now, Effects& fx) {
   // Exactly one committed output per task: the first success wins.
-  if (task.output_digest.empty()) {
-    task.output_digest = a.output_digest;
-    task.output_bytes = a.output_bytes;
-    ++job.stages[a.task.stage].succeeded;
+  if (!task.output_digest.empty() || task.gave_up) return;
+  commit_output(job, a.task, a.output_digest, a.output_bytes, false);
+  Stage& stage = job.stages[a.task.stage];
+  if (a.started_at != TimePoint{} && a.finished_at >= a.started_at) {
+    stage.run_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               a.finished_at - a.started_at).count());
   }
+  const StageSpec& spec = job.spec.stages[a.task.stage];
+  if (spec.cache && !task.cache_base.empty()) {
+    std::string key = cache_key(job, a.task.stage, task);
+    cache_[key] = CachedOutput{a.output_digest, a.output_bytes};
+    dirty_.cache.insert(key);
+  }
+  maybe_finish(job, now, fx);
+}
+
+void Model::commit_output(Job& job, const TaskKey& key, const std::string& ref,
+                          std::uint64_t bytes, bool cached) {
+  Task& task = task_mut(key);
+  task.output_digest = ref;
+  task.output_bytes = bytes;
+  task.cached = cached;
+  ++job.stages[key.stage].succeeded;
+  refresh(key);
+}
+
+void Model::maybe_finish(Job& job, TimePoint now, Effects& fx) {
+  if (is_terminal(job.state)) return;
   for (const Stage& s : job.stages) {
-    if (s.succeeded < static_cast<std::int64_t>(s.tasks.size())) return;
+    if (!s.done()) return;
   }
-  Effects ignored;
-  finish_job(job, JobState::succeeded, "", now, ignored);
+  std::int64_t failed = job.failed_tasks();
+  if (failed == 0) {
+    finish_job(job, JobState::succeeded, "", now, fx);
+  } else {
+    finish_job(job, JobState::partial,
+               fmt::format("{} task{} failed for good (max_failed_tasks {})", failed,
+                           failed == 1 ? "" : "s", job.spec.max_failed_tasks),
+               now, fx);
+  }
+}
+
+void Model::give_up(Job& job, Task& task, const TaskKey& key, std::string why, TimePoint now,
+                    Effects& fx) {
+  if (job.failed_tasks() + 1 > job.spec.max_failed_tasks) {
+    finish_job(job, JobState::failed, std::move(why), now, fx);
+    return;
+  }
+  task.gave_up = true;
+  ++job.stages[key.stage].failed;
+  refresh(key);
+  maybe_finish(job, now, fx);
 }
 
 void Model::after_failure(Job& job, Task& task, Attempt& a, TimePoint now, Effects& fx) {
@@ -273,17 +502,17 @@ void Model::after_failure(Job& job, Task& task, Attempt& a, TimePoint now, Effec
   const auto& no_retry = spec.no_retry_exit_codes;
   if (a.reason == FailureReason::exit_code &&
       std::find(no_retry.begin(), no_retry.end(), a.exit_code) != no_retry.end()) {
-    finish_job(job, JobState::failed,
-               fmt::format("task {}/{} exited {}, listed in no_retry_exit_codes", spec.name,
-                           task.index, a.exit_code),
-               now, fx);
+    give_up(job, task, a.task,
+            fmt::format("task {}/{} exited {}, listed in no_retry_exit_codes", spec.name,
+                        task.index, a.exit_code),
+            now, fx);
     return;
   }
   if (task.failures >= spec.max_attempts) {
-    finish_job(job, JobState::failed,
-               fmt::format("task {}/{} failed {} times; last: {}", spec.name, task.index,
-                           task.failures, a.message.empty() ? a.reason : a.message),
-               now, fx);
+    give_up(job, task, a.task,
+            fmt::format("task {}/{} failed {} times; last: {}", spec.name, task.index,
+                        task.failures, a.message.empty() ? a.reason : a.message),
+            now, fx);
     return;
   }
   Attempt& next = new_attempt(a.task, now);
@@ -297,12 +526,14 @@ void Model::lose(Attempt& a, std::string message, TimePoint now, Effects& fx) {
   fx.reschedule = true;
   Job& job = jobs_.at(a.task.job);
   Task& task = task_mut(a.task);
-  if (is_terminal(job.state)) return;
-  if (++task.lost >= kMaxLostAttempts) {
-    finish_job(job, JobState::failed,
-               fmt::format("task {}/{} was lost {} times (its worker died each time)",
-                           job.spec.stages[a.task.stage].name, task.index, task.lost),
-               now, fx);
+  if (is_terminal(job.state) || !task.output_digest.empty()) return;
+  ++task.lost;
+  if (has_other_active(task, a.id)) return;  // the other (speculative) copy goes on
+  if (task.lost >= kMaxLostAttempts) {
+    give_up(job, task, a.task,
+            fmt::format("task {}/{} was lost {} times (its worker died each time)",
+                        job.spec.stages[a.task.stage].name, task.index, task.lost),
+            now, fx);
     return;
   }
   new_attempt(a.task, now);
@@ -451,8 +682,7 @@ std::vector<const Job*> Model::unfinished_jobs() const {
 
 bool Model::stage_ready(const Job& job, int s) const {
   for (const std::string& up : job.spec.stages[s].after) {
-    const Stage& st = job.stages[job.spec.stage_index(up)];
-    if (st.succeeded < static_cast<std::int64_t>(st.tasks.size())) return false;
+    if (!job.stages[job.spec.stage_index(up)].done()) return false;
   }
   return true;
 }
@@ -471,6 +701,16 @@ Assignment Model::assignment_for(const Attempt& a) const {
   out.attempt = a.number;
   out.input_kind = task.input_kind;
   out.input = task.input;
+  if (task.input_kind == "files") {
+    std::size_t from = 0;
+    while (from <= task.input.size()) {
+      std::size_t end = std::min(task.input.find('\n', from), task.input.size());
+      out.inputs.push_back(task.input.substr(from, end - from));
+      from = end + 1;
+    }
+    out.input = out.inputs.front();
+  }
+  if (spec.partitions > 0) out.partition = task.index;
   out.bundle_digest = job.bundle_digest;
   out.command = spec.command;
   out.env = spec.env;
@@ -482,6 +722,7 @@ Assignment Model::assignment_for(const Attempt& a) const {
   for (const std::string& up : spec.after) {
     int u = job.spec.stage_index(up);
     for (const Task& t : job.stages[u].tasks) {
+      if (t.output_digest.empty()) continue;  // gave up (max_failed_tasks): no output
       out.upstream.push_back(UpstreamOutput{up, t.index, t.output_digest});
     }
   }
@@ -514,13 +755,22 @@ void Model::load_attempt(Attempt attempt) { attempts_.emplace(attempt.id, std::m
 
 void Model::load_worker(Worker worker) { workers_.emplace(worker.id, std::move(worker)); }
 
+void Model::load_cache(std::string key, CachedOutput out) { cache_.emplace(std::move(key), std::move(out)); }
+
 void Model::rebuild() {
   for (auto& [id, job] : jobs_) {
     for (Stage& s : job.stages) {
       s.succeeded = 0;
+      s.failed = 0;
+      s.pending.clear();
+      s.run_ms.clear();
       for (Task& t : s.tasks) {
         t.attempts.clear();
-        if (!t.output_digest.empty()) ++s.succeeded;
+        if (!t.output_digest.empty()) {
+          ++s.succeeded;
+        } else if (t.gave_up) {
+          ++s.failed;
+        }
       }
     }
   }
@@ -539,6 +789,21 @@ void Model::rebuild() {
     wit->second.cpus_used += spec.resources.cpus;
     wit->second.memory_used += spec.resources.memory;
   }
+  for (auto& [id, job] : jobs_) {
+    for (int s = 0; s < static_cast<int>(job.stages.size()); ++s) {
+      for (Task& t : job.stages[s].tasks) {
+        refresh(TaskKey{id, s, t.index});
+        for (AttemptId aid : t.attempts) {
+          const Attempt& a = attempts_.at(aid);
+          if (a.state == AttemptState::succeeded && a.started_at != TimePoint{}) {
+            job.stages[s].run_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               a.finished_at - a.started_at).count());
+          }
+        }
+      }
+    }
+  }
+  dirty_ = Dirty{};  // derived state is not a change to persist
 }
 
 }  // namespace drover::master

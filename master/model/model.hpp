@@ -10,6 +10,7 @@
 //      |                    +---- worker dead ---+--> lost ----------------------------------- +
 //      +-------------------------- new pending attempt, after backoff ------------------------+
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -68,12 +69,21 @@ struct Task {
   std::string output_digest;  // committed output
   std::uint64_t output_bytes = 0;
   std::string checkpoint_digest;  // newest saved checkpoint, restored into the next attempt
-  TaskState state = TaskState::pending;
+  bool gave_up = false;           // failed for good; the job goes on (max_failed_tasks)
+  bool cached = false;            // its output was reused (cache or rerun), no attempt ran
+  std::string cache_base;         // stage.cache: digest of bundle, command, env and input
+  TaskState state = TaskState::pending;  // derived from the fields above and the attempts
 };
 
 struct Stage {
   std::vector<Task> tasks;
-  std::int64_t succeeded = 0;  // derived counter, rebuilt on load
+  // Derived, rebuilt on load:
+  std::int64_t succeeded = 0;
+  std::int64_t failed = 0;           // tasks that gave up
+  std::set<std::int64_t> pending;    // indices of tasks in state pending (runnable or backing off)
+  std::vector<std::int64_t> run_ms;  // run times of committed attempts (speculation)
+  bool cache_checked = false;        // stage.cache: pending tasks were looked up once ready
+  bool done() const { return succeeded + failed == static_cast<std::int64_t>(tasks.size()); }
 };
 
 struct Job {
@@ -85,7 +95,9 @@ struct Job {
   std::string user, source;
   TimePoint submitted_at{}, started_at{}, finished_at{};
   std::string message;
+  std::string rerun_of;       // the job this one reran
   std::vector<Stage> stages;  // parallel to spec.stages
+  std::int64_t failed_tasks() const;
 };
 
 struct Worker {
@@ -112,7 +124,17 @@ struct NewJob {
   std::string bundle_digest;
   std::string user, source;
   std::vector<std::vector<std::pair<std::string, std::string>>> stage_inputs;  // (kind, input) per task
+  std::map<std::string, std::string> file_meta;  // absolute input file -> "size:mtime_ns" (cache keys)
 };
+
+// A committed output kept for `cache: true` stages, by cache key.
+struct CachedOutput {
+  std::string ref;  // blob digest or shared: ref (common/proto/output_ref.hpp)
+  std::uint64_t bytes = 0;
+};
+
+// Whether a committed output still exists (blob present, shared directory present).
+using OutputExists = std::function<bool(const std::string& ref)>;
 
 // Rows changed since the last persist.
 struct Dirty {
@@ -120,9 +142,11 @@ struct Dirty {
   std::set<TaskKey> tasks;
   std::set<AttemptId> attempts;
   std::set<WorkerId> workers;
+  std::set<std::string> cache;  // cache keys added (present in the model) or removed (absent)
   bool counters = false;
   bool empty() const {
-    return jobs.empty() && tasks.empty() && attempts.empty() && workers.empty() && !counters;
+    return jobs.empty() && tasks.empty() && attempts.empty() && workers.empty() && cache.empty() &&
+           !counters;
   }
 };
 
@@ -139,9 +163,17 @@ class Model {
   // --- jobs ---
   const Job& submit(NewJob job, TimePoint now);
   Result<Effects> cancel(const JobId& id, TimePoint now);
+  // `drover rerun`: the same bundle and inputs as a new job. With failed_only
+  // (the job must have ended) tasks keep their committed outputs when they and
+  // every stage upstream of theirs succeeded entirely.
+  Result<const Job*> rerun(const JobId& id, bool failed_only, TimePoint now);
+  // cache: true stages that became ready: tasks whose cache key has an output
+  // that still exists succeed at once (cached). Returns whether any did.
+  bool resolve_cached(TimePoint now, const OutputExists& exists);
 
   // --- attempts ---
   // Creates or reuses the task's pending attempt and places it on `worker`.
+  // A task with an attempt already running gets a second, speculative one.
   const Attempt& assign(const TaskKey& key, const WorkerId& worker, TimePoint now);
   // Reports from a worker; conflict when the attempt is not active on that worker (fenced).
   Status started(AttemptId id, const WorkerId& worker, TimePoint started_at);
@@ -182,8 +214,13 @@ class Model {
 
   // Jobs not yet finished, in scheduling order (priority desc, then submit order).
   std::vector<const Job*> unfinished_jobs() const;
-  // Whether all upstream stages of stage `s` have succeeded.
+  // Whether every upstream stage of stage `s` is done (its tasks succeeded or gave up).
   bool stage_ready(const Job& job, int s) const;
+  // The cache key of a task of a `cache: true` stage whose upstream is done.
+  std::string cache_key(const Job& job, int stage, const Task& task) const;
+  const std::map<std::string, CachedOutput>& cache() const { return cache_; }
+  // Active (assigned or running) attempts of a task, oldest first.
+  std::vector<const Attempt*> active_attempts(const Task& task) const;
 
   // --- persistence ---
   Dirty& dirty() { return dirty_; }
@@ -195,15 +232,24 @@ class Model {
   void load_task(const JobId& job, int stage, Task task);  // ignored if the job is unknown
   void load_attempt(Attempt attempt);
   void load_worker(Worker worker);
+  void load_cache(std::string key, CachedOutput out);
   void rebuild();
 
  private:
   Task& task_mut(const TaskKey& key);
+  // Derives task.state (and the stage's pending set) from its fields and attempts.
+  void refresh(const TaskKey& key);
+  bool has_other_active(const Task& task, AttemptId except) const;
+  void give_up(Job& job, Task& task, const TaskKey& key, std::string why, TimePoint now,
+               Effects& fx);
+  void maybe_finish(Job& job, TimePoint now, Effects& fx);
+  void commit_output(Job& job, const TaskKey& key, const std::string& ref, std::uint64_t bytes,
+                     bool cached);
   Attempt& new_attempt(const TaskKey& key, TimePoint now);
   void end_attempt(Attempt& a, AttemptState state, TimePoint now);
   void release(Attempt& a);
   void after_failure(Job& job, Task& task, Attempt& a, TimePoint now, Effects& fx);
-  void task_succeeded(Job& job, Task& task, const Attempt& a, TimePoint now);
+  void task_succeeded(Job& job, Task& task, const Attempt& a, TimePoint now, Effects& fx);
   void finish_job(Job& job, JobState state, std::string message, TimePoint now, Effects& fx);
   void lose(Attempt& a, std::string message, TimePoint now, Effects& fx);
   void mark(const TaskKey& key) { dirty_.tasks.insert(key); }
@@ -214,6 +260,7 @@ class Model {
   std::map<JobId, Job> jobs_;
   std::map<AttemptId, Attempt> attempts_;
   std::map<WorkerId, Worker> workers_;
+  std::map<std::string, CachedOutput> cache_;
   std::int64_t next_attempt_id_ = 1;
   std::int64_t next_job_seq_ = 1;
   Dirty dirty_;

@@ -1,5 +1,7 @@
 #include "master/model/views.hpp"
 
+#include <optional>
+
 #include <fmt/format.h>
 
 namespace drover::master {
@@ -9,16 +11,15 @@ namespace {
 std::int64_t ms_or_zero(TimePoint t) { return t == TimePoint{} ? 0 : to_millis(t); }
 
 // Tasks failed for good, and tasks whose latest attempt failed and will retry.
-void add_failures(const Model& model, const Task& task, StageInfo& out) {
+std::optional<TaskFailure> last_failure(const Model& model, const std::string& stage,
+                                        const Task& task) {
   for (auto it = task.attempts.rbegin(); it != task.attempts.rend(); ++it) {
     const Attempt& a = model.attempts().at(*it);
     if (a.state != AttemptState::failed && a.state != AttemptState::lost) continue;
-    if (out.failures.size() < 100) {
-      out.failures.push_back(TaskFailure{task.index, task.input, a.reason,
-                                         a.message.empty() ? a.reason : a.message});
-    }
-    return;
+    return TaskFailure{stage, task.index, task.input, a.reason,
+                       a.message.empty() ? a.reason : a.message};
   }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -50,6 +51,7 @@ TaskInfo task_info(const Model& model, const Job& job, int stage, const Task& ta
   out.output_digest = task.output_digest;
   out.output_bytes = task.output_bytes;
   out.checkpoint_digest = task.checkpoint_digest;
+  out.cached = task.cached;
   for (AttemptId id : task.attempts) out.attempts.push_back(attempt_info(model.attempts().at(id)));
   return out;
 }
@@ -67,6 +69,7 @@ JobInfo job_info(const Model& model, const Job& job, bool with_stages) {
   out.started_at = ms_or_zero(job.started_at);
   out.finished_at = ms_or_zero(job.finished_at);
   out.message = job.message;
+  out.rerun_of = job.rerun_of;
   for (std::size_t s = 0; s < job.stages.size(); ++s) {
     const StageSpec& spec = job.spec.stages[s];
     StageInfo st;
@@ -83,7 +86,15 @@ JobInfo job_info(const Model& model, const Job& job, bool with_stages) {
         double p = model.attempts().at(t.attempts.back()).progress;
         if (p > 0 && p < 1) done += p;
       }
-      if (with_stages) add_failures(model, t, st);
+      if (!with_stages) continue;
+      if (t.gave_up || (!t.attempts.empty() && st.failures.size() < 100)) {
+        auto failure = last_failure(model, spec.name, t);
+        if (failure && st.failures.size() < 100) st.failures.push_back(*failure);
+        if (t.gave_up) {
+          out.failed_tasks.push_back(failure.value_or(
+              TaskFailure{spec.name, t.index, t.input, "", "failed for good"}));
+        }
+      }
     }
     st.progress = st.task_count ? done / static_cast<double>(st.task_count) : 1.0;
     out.task_count += st.task_count;

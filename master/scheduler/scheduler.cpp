@@ -1,6 +1,8 @@
 #include "master/scheduler/scheduler.hpp"
 
 #include <algorithm>
+#include <limits>
+#include <map>
 
 namespace drover::master {
 
@@ -20,6 +22,7 @@ int choose(const std::vector<WorkerSlot>& workers, const Candidate& c) {
     const WorkerSlot& w = workers[i];
     if (!fits(w, c)) continue;
     bool avoided = std::find(c.avoid.begin(), c.avoid.end(), w.id) != c.avoid.end();
+    if (avoided && c.speculative) continue;
     if (best < 0 || (best_avoided && !avoided) ||
         (avoided == best_avoided && w.free_cpus > workers[best].free_cpus + kEpsilon)) {
       best = i;
@@ -71,6 +74,61 @@ std::vector<WorkerId> failed_on(const Model& model, const Task& task) {
   return out;
 }
 
+// Active attempts per job and per (job, stage), for max_running.
+struct ActiveCounts {
+  std::map<JobId, std::int64_t> jobs;
+  std::map<std::pair<JobId, int>, std::int64_t> stages;
+};
+
+ActiveCounts count_active(const Model& model) {
+  ActiveCounts out;
+  for (const auto& [wid, w] : model.workers()) {
+    for (AttemptId id : w.active) {
+      const Attempt& a = model.attempts().at(id);
+      ++out.jobs[a.task.job];
+      ++out.stages[{a.task.job, a.task.stage}];
+    }
+  }
+  return out;
+}
+
+// Room left under a cap (0 = none); huge when uncapped.
+std::int64_t room(std::int64_t cap, std::int64_t used) {
+  return cap <= 0 ? std::numeric_limits<std::int64_t>::max() : std::max<std::int64_t>(0, cap - used);
+}
+
+std::optional<Duration> median_run(const Stage& stage) {
+  if (stage.run_ms.empty()) return std::nullopt;
+  std::vector<std::int64_t> v = stage.run_ms;
+  auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return std::chrono::milliseconds(*mid);
+}
+
+// Speculative copies for the stragglers of one stage; sets *recheck when the
+// stage is in its tail, so that plan() runs again while they keep running.
+void add_speculative(const Model& model, const Job& job, int s, TimePoint now,
+                     std::vector<Candidate>& out, bool* recheck) {
+  const Stage& stage = job.stages[s];
+  const auto total = static_cast<std::int64_t>(stage.tasks.size());
+  const std::int64_t left = total - stage.succeeded - stage.failed;
+  if (left <= 0 || !stage.pending.empty() || left > std::max<std::int64_t>(1, total / 10)) return;
+  auto median = median_run(stage);
+  if (!median) return;
+  *recheck = true;
+  const Duration limit = std::max(std::chrono::duration_cast<Duration>(*median * kSpeculationMultiplier),
+                                  *median + kSpeculationMinExtra);
+  const StageSpec& spec = job.spec.stages[s];
+  for (const Task& task : stage.tasks) {
+    if (task.state != TaskState::running) continue;
+    auto active = model.active_attempts(task);
+    if (active.size() != 1 || active.front()->state != AttemptState::running) continue;
+    if (now - active.front()->started_at <= limit) continue;
+    out.push_back(Candidate{TaskKey{job.id, s, task.index}, spec.resources.cpus,
+                            spec.resources.memory, {active.front()->worker}, true});
+  }
+}
+
 }  // namespace
 
 SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_candidates) {
@@ -80,17 +138,42 @@ SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_cand
     view.workers.push_back(WorkerSlot{id, w.cpus - w.cpus_used,
                                       w.memory > w.memory_used ? w.memory - w.memory_used : 0});
   }
+  const ActiveCounts active = count_active(model);
+  std::vector<Candidate> speculative;
+  bool recheck = false;
   for (const Job* job : model.unfinished_jobs()) {
-    for (int s = 0; s < static_cast<int>(job->stages.size()); ++s) {
+    auto jit = active.jobs.find(job->id);
+    std::int64_t job_room = room(job->spec.max_running, jit == active.jobs.end() ? 0 : jit->second);
+    for (int s = 0; s < static_cast<int>(job->stages.size()) && job_room > 0; ++s) {
       if (!model.stage_ready(*job, s)) continue;
       const StageSpec& spec = job->spec.stages[s];
-      for (const Task& task : job->stages[s].tasks) {
+      if (spec.cache && !job->stages[s].cache_checked) continue;  // resolve_cached() first
+      auto sit = active.stages.find({job->id, s});
+      std::int64_t stage_room =
+          std::min(job_room, room(spec.max_running, sit == active.stages.end() ? 0 : sit->second));
+      const Stage& stage = job->stages[s];
+      for (std::int64_t index : stage.pending) {
+        if (stage_room <= 0) break;
+        const Task& task = stage.tasks[index];
         if (!runnable(model, task, now, &view.next_not_before)) continue;
         if (view.candidates.size() >= max_candidates) return view;
         view.candidates.push_back(Candidate{TaskKey{job->id, s, task.index}, spec.resources.cpus,
                                             spec.resources.memory, failed_on(model, task)});
+        --stage_room;
+        --job_room;
+      }
+      if (spec.speculation && stage_room > 0) {
+        add_speculative(model, *job, s, now, speculative, &recheck);
       }
     }
+  }
+  for (Candidate& c : speculative) {
+    if (view.candidates.size() >= max_candidates) break;
+    view.candidates.push_back(std::move(c));
+  }
+  if (recheck) {
+    TimePoint at = now + kSpeculationRecheck;
+    if (!view.next_not_before || at < *view.next_not_before) view.next_not_before = at;
   }
   return view;
 }

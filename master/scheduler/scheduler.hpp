@@ -6,7 +6,11 @@
 // order, task index). Each goes to the worker with the most free cpus that fits
 // its cpus and memory, preferring workers where the task has not failed before.
 // A candidate that fits nowhere is skipped so smaller tasks behind it can use
-// the space (backfill).
+// the space (backfill). max_running caps a job's (and a stage's) active
+// attempts. Speculation (SPEC §2): once a stage has at most 10% of its tasks
+// (or one task) left and none of them waits to start, a task running longer than 1.5x the
+// stage's median run time (and at least 1s longer) gets one copy on another
+// worker; those copies come after every normal candidate.
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,6 +26,9 @@ struct Candidate {
   double cpus = 1;
   std::uint64_t memory = 0;
   std::vector<WorkerId> avoid;  // workers where an earlier attempt failed
+  // Speculative copy of a running straggler: never placed on `avoid` workers
+  // (they run the first copy).
+  bool speculative = false;
 };
 
 struct WorkerSlot {
@@ -45,5 +52,10 @@ Plan plan(const SchedulerView& view, TimePoint now);
 
 // Builds the view from the model: at most `max_candidates` runnable tasks.
 SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_candidates);
+
+// Speculation thresholds (see above).
+inline constexpr double kSpeculationMultiplier = 1.5;
+inline constexpr Duration kSpeculationMinExtra = std::chrono::seconds(1);
+inline constexpr Duration kSpeculationRecheck = std::chrono::seconds(1);
 
 }  // namespace drover::master

@@ -1,12 +1,13 @@
 #pragma once
-// Content-addressed blobs (bundles, outputs, logs) under data_dir/blobs,
-// named by their SHA-256. Writes are atomic and fsynced; reads verify the
-// digest, so a corrupt blob is reported, never served.
+// The master's blobs (bundles, outputs, checkpoints, logs): a BlobDir under
+// data_dir/blobs, or <shared root>/blobs with a shared output_store, plus the
+// blob_mid_write crash point for tests.
 #include <filesystem>
 #include <string>
 #include <string_view>
 
 #include "common/base/result.hpp"
+#include "common/fs/blob_dir.hpp"
 #include "master/coordinator/crash_points.hpp"
 
 namespace drover::master {
@@ -15,21 +16,17 @@ class BlobStore {
  public:
   // `crash` is inert unless DROVER_CRASH_AT armed blob_mid_write (tests only).
   explicit BlobStore(std::filesystem::path root, CrashPoints crash = {})
-      : root_(std::move(root)), crash_(crash) {}
+      : dir_(std::move(root)), crash_(crash) {}
 
-  bool has(std::string_view digest) const;
-  // Stores `data` under `digest` after checking that sha256(data) == digest.
+  bool has(std::string_view digest) const { return dir_.has(digest); }
   Status put(std::string_view digest, std::string_view data);
-  // Reads and verifies. not_found when absent or corrupt (a corrupt file is renamed
-  // to <digest>.corrupt, so it counts as missing from then on); io when unreadable.
-  Result<std::string> get(std::string_view digest) const;
+  Result<std::string> get(std::string_view digest) const { return dir_.get(digest); }
+  const BlobDir& dir() const { return dir_; }
 
-  static constexpr std::string_view kEmptyDigest =
-      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  static constexpr std::string_view kEmptyDigest = BlobDir::kEmptyDigest;
 
  private:
-  std::filesystem::path path_of(std::string_view digest) const;
-  std::filesystem::path root_;
+  BlobDir dir_;
   CrashPoints crash_;
 };
 

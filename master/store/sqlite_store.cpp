@@ -17,11 +17,13 @@ CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state TEXT NOT NULL, spec TEXT NOT NULL,
   bundle_digest TEXT NOT NULL, user TEXT NOT NULL, source TEXT NOT NULL,
   submitted_at INTEGER NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
-  message TEXT NOT NULL);
+  message TEXT NOT NULL, rerun_of TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS tasks (
   job TEXT NOT NULL, stage INTEGER NOT NULL, idx INTEGER NOT NULL, input_kind TEXT NOT NULL,
   input TEXT NOT NULL, state TEXT NOT NULL, failures INTEGER NOT NULL, lost INTEGER NOT NULL,
   output_digest TEXT NOT NULL, output_bytes INTEGER NOT NULL, checkpoint_digest TEXT NOT NULL,
+  gave_up INTEGER NOT NULL DEFAULT 0, cached INTEGER NOT NULL DEFAULT 0,
+  cache_base TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (job, stage, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attempts (
   id INTEGER PRIMARY KEY, job TEXT NOT NULL, stage INTEGER NOT NULL, idx INTEGER NOT NULL,
@@ -35,7 +37,22 @@ CREATE TABLE IF NOT EXISTS workers (
   labels TEXT NOT NULL, state TEXT NOT NULL, registered_at INTEGER NOT NULL,
   last_heartbeat_at INTEGER NOT NULL, failures_in_a_row INTEGER NOT NULL,
   excluded_until INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cache (
+  key TEXT PRIMARY KEY, output_ref TEXT NOT NULL, output_bytes INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
+
+// Columns added after the first release of a table: added to older databases on open.
+struct AddedColumn {
+  const char* table;
+  const char* column;
+  const char* definition;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"jobs", "rerun_of", "TEXT NOT NULL DEFAULT ''"},
+    {"tasks", "gave_up", "INTEGER NOT NULL DEFAULT 0"},
+    {"tasks", "cached", "INTEGER NOT NULL DEFAULT 0"},
+    {"tasks", "cache_base", "TEXT NOT NULL DEFAULT ''"},
+};
 
 std::int64_t ms(TimePoint t) { return to_millis(t); }
 
@@ -54,7 +71,22 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
   DROVER_TRY(store->exec("PRAGMA synchronous=FULL"));
   DROVER_TRY(store->exec("PRAGMA busy_timeout=5000"));
   DROVER_TRY(store->exec(kSchema));
+  DROVER_TRY(store->migrate());
   return store;
+}
+
+Status SqliteStore::migrate() {
+  for (const AddedColumn& c : kAddedColumns) {
+    std::string query = fmt::format("SELECT 1 FROM pragma_table_info('{}') WHERE name = ?", c.table);
+    Statement st(db_, query.c_str());
+    st.bind(c.column);
+    bool present = st.step();
+    DROVER_TRY(st.status());
+    if (present) continue;
+    std::string sql = fmt::format("ALTER TABLE {} ADD COLUMN {} {}", c.table, c.column, c.definition);
+    DROVER_TRY(exec(sql.c_str()));
+  }
+  return ok_status();
 }
 
 SqliteStore::~SqliteStore() { sqlite3_close(db_); }
@@ -75,7 +107,7 @@ Status save_job(Statement& st, const Job& j) {
   nlohmann::json spec = j.spec;
   st.bind(j.id).bind(j.seq).bind(std::string(to_string(j.state))).bind(spec.dump());
   st.bind(j.bundle_digest).bind(j.user).bind(j.source).bind(ms(j.submitted_at));
-  st.bind(ms(j.started_at)).bind(ms(j.finished_at)).bind(j.message);
+  st.bind(ms(j.started_at)).bind(ms(j.finished_at)).bind(j.message).bind(j.rerun_of);
   return st.run();
 }
 
@@ -83,7 +115,7 @@ Status save_task(Statement& st, const TaskKey& k, const Task& t) {
   st.bind(k.job).bind(k.stage).bind(t.index).bind(t.input_kind).bind(t.input);
   st.bind(std::string(to_string(t.state))).bind(t.failures).bind(t.lost);
   st.bind(t.output_digest).bind(static_cast<std::int64_t>(t.output_bytes));
-  st.bind(t.checkpoint_digest);
+  st.bind(t.checkpoint_digest).bind(t.gave_up ? 1 : 0).bind(t.cached ? 1 : 0).bind(t.cache_base);
   return st.run();
 }
 
@@ -116,15 +148,26 @@ Status SqliteStore::save(const Model& model, const Dirty& dirty) {
       DROVER_TRY(st.bind("next_attempt_id").bind(model.next_attempt_id()).run());
       DROVER_TRY(st.bind("next_job_seq").bind(model.next_job_seq()).run());
     }
-    Statement jobs(db_, "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    Statement jobs(db_, "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
     for (const JobId& id : dirty.jobs) DROVER_TRY(save_job(jobs, *model.job(id)));
-    Statement tasks(db_, "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    Statement tasks(db_, "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     for (const TaskKey& k : dirty.tasks) DROVER_TRY(save_task(tasks, k, model.task(k)));
     Statement attempts(db_,
                        "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     for (AttemptId id : dirty.attempts) DROVER_TRY(save_attempt(attempts, *model.attempt(id)));
     Statement workers(db_, "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?,?,?)");
     for (const WorkerId& id : dirty.workers) DROVER_TRY(save_worker(workers, *model.worker(id)));
+    Statement put(db_, "INSERT OR REPLACE INTO cache VALUES (?,?,?)");
+    Statement drop(db_, "DELETE FROM cache WHERE key = ?");
+    for (const std::string& key : dirty.cache) {
+      auto it = model.cache().find(key);
+      if (it == model.cache().end()) {
+        DROVER_TRY(drop.bind(key).run());
+      } else {
+        DROVER_TRY(put.bind(key).bind(it->second.ref)
+                       .bind(static_cast<std::int64_t>(it->second.bytes)).run());
+      }
+    }
     return ok_status();
   };
   Status s = body();
@@ -150,13 +193,20 @@ Status SqliteStore::load(Model& model) {
   DROVER_TRY(load_tasks(model));
   DROVER_TRY(load_attempts(model));
   DROVER_TRY(load_workers(model));
+  {
+    Statement st(db_, "SELECT key, output_ref, output_bytes FROM cache");
+    while (st.step()) {
+      model.load_cache(st.text(0), CachedOutput{st.text(1), static_cast<std::uint64_t>(st.int64(2))});
+    }
+    DROVER_TRY(st.status());
+  }
   model.rebuild();
   return ok_status();
 }
 
 Status SqliteStore::load_jobs(Model& model) {
   Statement st(db_, "SELECT id, seq, state, spec, bundle_digest, user, source, submitted_at, "
-                    "started_at, finished_at, message FROM jobs");
+                    "started_at, finished_at, message, rerun_of FROM jobs");
   while (st.step()) {
     Job j;
     j.id = st.text(0);
@@ -174,6 +224,7 @@ Status SqliteStore::load_jobs(Model& model) {
     j.started_at = from_millis(st.int64(8));
     j.finished_at = from_millis(st.int64(9));
     j.message = st.text(10);
+    j.rerun_of = st.text(11);
     j.stages.resize(j.spec.stages.size());
     model.load_job(std::move(j));
   }
@@ -182,7 +233,8 @@ Status SqliteStore::load_jobs(Model& model) {
 
 Status SqliteStore::load_tasks(Model& model) {
   Statement st(db_, "SELECT job, stage, idx, input_kind, input, state, failures, lost, "
-                    "output_digest, output_bytes, checkpoint_digest FROM tasks ORDER BY job, stage, idx");
+                    "output_digest, output_bytes, checkpoint_digest, gave_up, cached, cache_base "
+                    "FROM tasks ORDER BY job, stage, idx");
   while (st.step()) {
     Task t;
     t.index = st.int64(2);
@@ -194,6 +246,9 @@ Status SqliteStore::load_tasks(Model& model) {
     t.output_digest = st.text(8);
     t.output_bytes = static_cast<std::uint64_t>(st.int64(9));
     t.checkpoint_digest = st.text(10);
+    t.gave_up = st.int64(11) != 0;
+    t.cached = st.int64(12) != 0;
+    t.cache_base = st.text(13);
     model.load_task(st.text(0), static_cast<int>(st.int64(1)), std::move(t));
   }
   return st.status();

@@ -23,6 +23,8 @@ class SqliteStore final : public Store {
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status exec(const char* sql);
+  // Adds columns newer than the database (kAddedColumns).
+  Status migrate();
   Status load_jobs(Model& model);
   Status load_tasks(Model& model);
   Status load_attempts(Model& model);

@@ -73,7 +73,7 @@ TEST_CASE("cli wait polls until the job ends and exits like it", "[cli][wait]") 
   FakeCommandEnv failed;
   JobInfo job = job_in(JobState::failed);
   job.message = "task count[1] failed for good";
-  job.stages[0].failures = {TaskFailure{1, "b.txt", "exit_code", "exit code 2"}};
+  job.stages[0].failures = {TaskFailure{"count", 1, "b.txt", "exit_code", "exit code 2"}};
   failed.api.job_answers = {job};
   CHECK(run_wait(failed.ctx, WaitArgs{"j1"}) == 1);
   CHECK(failed.err.str().find("task count[1] failed for good") != std::string::npos);

@@ -185,7 +185,7 @@ TEST_CASE("cli job detail shows stages and failures", "[cli][render]") {
   job.state = JobState::partial;
   job.task_count = 3;
   StageInfo stage = make_stage("count", 3, {{"succeeded", 2}, {"failed", 1}});
-  stage.failures = {TaskFailure{2, "bad.txt", "exit_code", "exit code 2"}};
+  stage.failures = {TaskFailure{"count", 2, "bad.txt", "exit_code", "exit code 2"}};
   job.stages = {stage};
   const std::string text = render_job_detail(job, from_millis(0));
   CHECK(text.find("state:      partial") != std::string::npos);

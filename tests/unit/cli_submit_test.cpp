@@ -1,3 +1,6 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -38,6 +41,20 @@ std::string job_yaml(const std::string& files) {
          files + "\n";
 }
 
+// The file's modification time in ns since the epoch, as stat(2) reports it.
+std::int64_t mtime_ns(const std::string& path) {
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// Sets the file's modification (and access) time to `ns` since the epoch.
+void set_mtime_ns(const fs::path& path, std::int64_t ns) {
+  const timespec t{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  const timespec times[2] = {t, t};
+  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+}
+
 }  // namespace
 
 TEST_CASE("cli submit packs absolute globs into .drover/inputs.json", "[cli][submit]") {
@@ -52,11 +69,12 @@ TEST_CASE("cli submit packs absolute globs into .drover/inputs.json", "[cli][sub
   auto packed = pack_bundle(bundle.path);
   REQUIRE(packed.ok());
   REQUIRE(packed->spec);
-  const nlohmann::json expected{{"stages",
-                                 {{"count",
-                                   {{abs_glob,
-                                     {(shared.path / "logs" / "a.log").string(),
-                                      (shared.path / "logs" / "b.log").string()}}}}}}};
+  const std::string a = (shared.path / "logs" / "a.log").string();
+  const std::string b = (shared.path / "logs" / "b.log").string();
+  const nlohmann::json expected{{"stages", {{"count", {{abs_glob, {a, b}}}}}},
+                                {"files",
+                                 {{a, {{"size", 1}, {"mtime_ns", mtime_ns(a)}}},
+                                  {b, {{"size", 1}, {"mtime_ns", mtime_ns(b)}}}}}};
   CHECK(packed->inputs_manifest == expected);
 
   auto listing = list_archive(packed->archive);
@@ -139,4 +157,63 @@ TEST_CASE("cli submit uploads and prints the job id only", "[cli][submit]") {
   CHECK(run_submit(env2.ctx, args) == 0);
   CHECK(env2.api.submitted_bundle == "not really gzip");
   CHECK(nlohmann::json::parse(env2.out.str())["id"] == "j-42");
+}
+
+TEST_CASE("cli submit records size and mtime of every absolute input file", "[cli][submit]") {
+  TempDir bundle, shared;
+  const fs::path small = shared.path / "in" / "small.bin";
+  const fs::path big = shared.path / "in" / "big.bin";
+  const fs::path other = shared.path / "more" / "x.bin";
+  write(small, "abc");
+  write(big, std::string(100'000, 'z'));
+  write(other, "");
+  constexpr std::int64_t kSmallMtime = 1'700'000'000'123'456'789;
+  constexpr std::int64_t kBigMtime = 1'600'000'000'000'000'001;
+  set_mtime_ns(small, kSmallMtime);
+  set_mtime_ns(big, kBigMtime);
+  set_mtime_ns(other, 0);
+  const std::string glob_in = (shared.path / "in" / "*.bin").string();
+  const std::string glob_all = (shared.path / "*" / "*.bin").string();  // overlaps glob_in
+  const std::string count_stage =
+      "  - name: count\n"
+      "    command: [\"cat\", \"{input}\"]\n"
+      "    inputs:\n"
+      "      group_bytes: 1Mi\n"
+      "      files: [\"" +
+      glob_in + "\"]\n";
+  const std::string cached_stage =
+      "  - name: again\n"
+      "    cache: true\n"
+      "    command: [\"cat\", \"{input}\"]\n"
+      "    inputs:\n"
+      "      files: [\"" +
+      glob_all + "\"]\n";
+  write(bundle.path / "job.yaml", "name: wc\nstages:\n" + count_stage + cached_stage);
+
+  auto packed = pack_bundle(bundle.path);
+  REQUIRE(packed.ok());
+  const nlohmann::json& manifest = packed->inputs_manifest;
+  // The stages part keeps its format.
+  CHECK(manifest["stages"]["count"][glob_in] == nlohmann::json{big.string(), small.string()});
+  CHECK(manifest["stages"]["again"][glob_all] ==
+        nlohmann::json{big.string(), small.string(), other.string()});
+  // One entry per distinct file, even when several globs match it.
+  const nlohmann::json expected_files{{small.string(), {{"size", 3}, {"mtime_ns", kSmallMtime}}},
+                                      {big.string(), {{"size", 100'000}, {"mtime_ns", kBigMtime}}},
+                                      {other.string(), {{"size", 0}, {"mtime_ns", 0}}}};
+  CHECK(manifest["files"] == expected_files);
+  CHECK(manifest["files"][small.string()]["mtime_ns"].is_number_integer());
+
+  // What travels in the archive is the same document.
+  auto member = read_archive_member(packed->archive, kInputsManifestPath);
+  REQUIRE(member.ok());
+  CHECK(nlohmann::json::parse(*member) == manifest);
+
+  // A changed file changes its entry (the master's cache key sees it).
+  write(small, "abcd");
+  set_mtime_ns(small, kSmallMtime + 1);
+  auto again = pack_bundle(bundle.path);
+  REQUIRE(again.ok());
+  CHECK(again->inputs_manifest["files"][small.string()] ==
+        nlohmann::json{{"size", 4}, {"mtime_ns", kSmallMtime + 1}});
 }

@@ -8,7 +8,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// SPEC §2's example without the keys that are not supported yet.
+// SPEC §2's example (its commented-out alternatives aside).
 constexpr const char* kExample = R"(
 name: wordcount            # required
 priority: 0
@@ -159,16 +159,27 @@ TEST_CASE("invalid specs name the field", "[jobspec]") {
       {"name: j\nenv: {A: {B: c}}\n" + stage, "env.A", "string"},
       {"name: j\nno_retry_exit_codes: [0]\n" + stage, "no_retry_exit_codes[0]", "1"},
       {"name: j\nno_retry_exit_codes: 2\n" + stage, "no_retry_exit_codes", "list"},
-      {"name: j\nmax_failed_tasks: 1\n" + stage, "max_failed_tasks", "not supported yet"},
-      {"name: j\nmax_running: 1\n" + stage, "max_running", "not supported yet"},
-      {"name: j\nspeculation: true\n" + stage, "speculation", "not supported yet"},
+      {"name: j\nmax_failed_tasks: -1\n" + stage, "max_failed_tasks", "at least 0"},
+      {"name: j\nmax_running: lots\n" + stage, "max_running", "integer"},
+      {"name: j\nspeculation: yes please\n" + stage, "speculation", "true or false"},
       {"name: j\nstages:\n  - name: s\n    command: [x]\n    partitions: 4\n",
-       "stages[0].partitions", "not supported yet"},
-      {"name: j\nstages:\n  - name: s\n    command: [x]\n    cache: true\n", "stages[0].cache",
-       "not supported yet"},
-      {"name: j\nstages:\n  - name: s\n    command: [x]\n    inputs: {files: [a], group_bytes: "
+       "stages[0].partitions", "needs after"},
+      {"name: j\nstages:\n  - name: a\n    command: [x]\n  - name: s\n    command: [x]\n"
+       "    after: [a]\n    partitions: 0\n",
+       "stages[1].partitions", "at least 1"},
+      {"name: j\nstages:\n  - name: a\n    command: [x]\n  - name: s\n    command: [x]\n"
+       "    after: [a]\n    inputs: {range: 2}\n    partitions: 4\n",
+       "stages[1].partitions", "inputs and partitions together"},
+      {"name: j\nstages:\n  - name: s\n    command: [x]\n    cache: maybe\n", "stages[0].cache",
+       "true or false"},
+      {"name: j\nstages:\n  - name: s\n    command: [x]\n    inputs: {range: 3, group_bytes: "
        "1Mi}\n",
-       "stages[0].inputs.group_bytes", "not supported yet"},
+       "stages[0].inputs.group_bytes", "only allowed with files"},
+      {"name: j\nstages:\n  - name: s\n    command: [x]\n    inputs: {files: [a], group_bytes: "
+       "lots}\n",
+       "stages[0].inputs.group_bytes", "bad size"},
+      {"name: j\nstages:\n  - name: s\n    command: [x]\n    max_failed_tasks: 1\n",
+       "stages[0].max_failed_tasks", "unknown key"},
       {"name: j\nname: k\n" + stage, "name", "duplicate key"},
       {"name: j\nstages: {a: 1}\n", "stages", "non-empty list"},
       {"name: j\nstages:\n  - just a string\n", "stages[0]", "must be a map"},
@@ -266,4 +277,44 @@ TEST_CASE("job and stage name patterns", "[jobspec]") {
   CHECK(is_valid_stage_name("count_2-x"));
   CHECK_FALSE(is_valid_stage_name("count.x"));
   CHECK_FALSE(is_valid_stage_name("Count"));
+}
+
+TEST_CASE("data-parallel keys parse with their defaults and inheritance", "[jobspec]") {
+  auto r = parse_job_spec(R"(
+name: dp
+max_failed_tasks: 3
+max_running: 10
+speculation: true
+stages:
+  - name: map
+    command: [x]
+    cache: true
+    inputs: {files: ["data/*"], group_bytes: 256Mi}
+  - name: reduce
+    after: [map]
+    partitions: 4
+    speculation: false
+    max_running: 2
+    command: [y]
+)");
+  INFO((r.ok() ? std::string() : r.error().describe()));
+  REQUIRE(r.ok());
+  CHECK(r->max_failed_tasks == 3);
+  CHECK(r->max_running == 10);
+  CHECK(r->stages[0].cache);
+  CHECK(r->stages[0].speculation);  // inherited from the job
+  CHECK(r->stages[0].inputs.group_bytes == 256ULL << 20);
+  CHECK(r->stages[0].max_running == 0);
+  CHECK_FALSE(r->stages[1].cache);
+  CHECK_FALSE(r->stages[1].speculation);  // overridden
+  CHECK(r->stages[1].partitions == 4);
+  CHECK(r->stages[1].max_running == 2);
+  // And they survive the JSON round trip the master stores.
+  JobSpec back = nlohmann::json(*r).get<JobSpec>();
+  CHECK(back.max_failed_tasks == 3);
+  CHECK(back.speculation);
+  CHECK(back.stages[0].inputs.group_bytes == 256ULL << 20);
+  CHECK(back.stages[1].partitions == 4);
+  CHECK(back.stages[0].cache);
+  CHECK(back.stages[1].max_running == 2);
 }

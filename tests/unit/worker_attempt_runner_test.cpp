@@ -65,7 +65,7 @@ struct Fixture {
   AttemptTable table;
   StopSignal stop;
   AttemptRunner runner{RunnerOptions{work.path, std::nullopt, "/usr/bin:/bin", 1s},
-                       RunnerDeps{master, executor, cache, table, clock, stop}};
+                       RunnerDeps{master, executor, cache, table, clock, stop, nullptr}};
 };
 
 }  // namespace

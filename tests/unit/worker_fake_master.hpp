@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ class FakeMaster final : public MasterApi {
     registrations.push_back(r);
     RegistrationReply reply;
     reply.heartbeat_interval_ms = 50;
+    reply.output_store = output_store;
     return reply;
   }
   // Pops the next scripted reply, or waits a little and returns no work.
@@ -61,6 +63,7 @@ class FakeMaster final : public MasterApi {
     std::lock_guard lock(mu);
     reports.emplace_back(id, r);
     events.push_back("finished " + std::to_string(id));
+    if (reject_finished) return make_error(*reject_finished, "rejected by the fake master");
     return ok_status();
   }
   Status attempt_checkpoint(std::int64_t id, const CheckpointReport& r) override {
@@ -93,12 +96,15 @@ class FakeMaster final : public MasterApi {
   }
   Status upload_blob(const std::string& digest, std::string content) override {
     std::lock_guard lock(mu);
+    ++blob_uploads;
     blobs[digest] = std::move(content);
     return ok_status();
   }
 
   std::mutex mu;
   std::condition_variable cv;
+  std::string output_store = "master";  // RegistrationReply::output_store
+  std::optional<ErrorCode> reject_finished;  // attempt_finished answers this (after recording)
   std::deque<Result<WorkReply>> work;
   int polls = 0;
   std::vector<WorkerRegistration> registrations;
@@ -109,6 +115,7 @@ class FakeMaster final : public MasterApi {
   std::vector<std::pair<std::int64_t, AttemptReport>> reports;
   std::map<std::string, std::string> blobs;
   int blob_fetches = 0;
+  int blob_uploads = 0;
   bool unreachable_blobs = false;  // fetch_blob answers "unavailable"
   bool fence_on_checkpoint = false;
   std::vector<std::pair<std::int64_t, std::string>> checkpoints;  // attempt, digest

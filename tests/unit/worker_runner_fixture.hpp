@@ -1,6 +1,7 @@
 #pragma once
-// A runner wired to the fake master and a real ProcessExecutor, for the
-// worker's checkpoint, lineage and disk tests. Processes are `sh -c` scripts.
+// A runner wired to the fake master (through the StoreMasterApi decorator, as
+// in main.cpp) and a real ProcessExecutor, for the worker's checkpoint,
+// lineage, disk, partition and shared store tests. Processes are `sh -c` scripts.
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "tests/support/support.hpp"
 #include "tests/unit/worker_fake_master.hpp"
 #include "worker/agent/attempt_runner.hpp"
+#include "worker/agent/store_master_api.hpp"
 #include "worker/executor/process_executor.hpp"
 
 namespace drover::worker::testing {
@@ -86,9 +88,11 @@ struct RunnerFixture {
   std::filesystem::path work_path;
   std::string bundle_digest;
   FakeMaster master;
+  OutputStore store;                      // "master" until `routed` registers
+  StoreMasterApi routed{master, store};  // what the runner talks to, as in main.cpp
   SystemClock clock;
   ProcessExecutor executor{clock, ProcessExecutorOptions{300ms, {}}};
-  BlobCache cache{work_path, [this](const std::string& d) { return master.fetch_blob(d); }};
+  BlobCache cache{work_path, [this](const std::string& d) { return routed.fetch_blob(d); }};
   AttemptTable table;
   StopSignal stop;
   std::atomic<bool> disk_full{false};  // the faked probe's answer
@@ -98,7 +102,7 @@ struct RunnerFixture {
                     [this](const std::filesystem::path& p) {
                       return real_disk_probe ? filesystem_full(p) : disk_full.load();
                     }},
-      RunnerDeps{master, executor, cache, table, clock, stop}};
+      RunnerDeps{routed, executor, cache, table, clock, stop, &store}};
 };
 
 }  // namespace drover::worker::testing

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "tests/unit/worker_runner_fixture.hpp"
 #include "worker/agent/task_env.hpp"
 
 using namespace drover;
@@ -86,4 +87,78 @@ TEST_CASE("progress files parse as a fraction or -1", "[worker][env]") {
     INFO(bad);
     CHECK(parse_progress(bad) == -1);
   }
+}
+
+TEST_CASE("DROVER_INPUT_LIST and {inputs} list every input file", "[worker][env][inputs]") {
+  auto paths = AttemptPaths::under("/w", 42);
+  Assignment a = sample();
+  a.command = {"cat", "{inputs}", "--", "x{inputs}", "{input}"};
+  SECTION("files (group_bytes)") {
+    a.input_kind = "files";
+    a.inputs = {"data/a.txt", "/mnt/shared/b.txt", "data/c d.txt"};
+    a.input = a.inputs.front();
+    TaskLaunch l = build_task_launch(a, paths, "/bin");
+    CHECK(l.env.at("DROVER_INPUT") == "/w/attempts/42/sandbox/data/a.txt");
+    CHECK(l.env.at("DROVER_INPUT_LIST") == "/w/attempts/42/input_list");
+    CHECK(l.argv == std::vector<std::string>{"cat", "/w/attempts/42/sandbox/data/a.txt",
+                                             "/mnt/shared/b.txt",
+                                             "/w/attempts/42/sandbox/data/c d.txt", "--",
+                                             "x{inputs}", "/w/attempts/42/sandbox/data/a.txt"});
+    CHECK(input_list_text(task_input_files(a, paths)) ==
+          "/w/attempts/42/sandbox/data/a.txt\n/mnt/shared/b.txt\n"
+          "/w/attempts/42/sandbox/data/c d.txt\n");
+  }
+  SECTION("file: a list of one") {
+    TaskLaunch l = build_task_launch(a, paths, "/bin");
+    CHECK(l.env.at("DROVER_INPUT_LIST") == "/w/attempts/42/input_list");
+    CHECK(l.argv == std::vector<std::string>{"cat", "/w/attempts/42/sandbox/data/a.txt", "--",
+                                             "x{inputs}", "/w/attempts/42/sandbox/data/a.txt"});
+    CHECK(task_input_files(a, paths) ==
+          std::vector<std::string>{"/w/attempts/42/sandbox/data/a.txt"});
+  }
+  SECTION("other kinds: no list, {inputs} is {input}") {
+    a.input_kind = "item";
+    a.input = "eu";
+    TaskLaunch l = build_task_launch(a, paths, "/bin");
+    CHECK(l.env.count("DROVER_INPUT_LIST") == 0);
+    CHECK(l.argv == std::vector<std::string>{"cat", "eu", "--", "x{inputs}", "eu"});
+    CHECK(task_input_files(a, paths).empty());
+    CHECK_FALSE(has_input_list(a));
+  }
+  SECTION("partition: DROVER_INPUT is the partition") {
+    a.input_kind = "partition";
+    a.input = "3";
+    a.partition = 3;
+    TaskLaunch l = build_task_launch(a, paths, "/bin");
+    CHECK(l.env.at("DROVER_INPUT") == "3");
+    CHECK(l.env.count("DROVER_INPUT_LIST") == 0);
+    CHECK(l.argv == std::vector<std::string>{"cat", "3", "--", "x{inputs}", "3"});
+  }
+}
+
+namespace {
+struct InputsFixture : testing::RunnerFixture {
+  InputsFixture() : RunnerFixture(std::nullopt, {{"data/one", "1\n"}, {"data/two", "2\n"}}) {}
+};
+}  // namespace
+
+TEST_CASE_METHOD(InputsFixture, "the task reads DROVER_INPUT_LIST and gets {inputs}",
+                 "[worker][env][inputs]") {
+  auto a = assignment(60, "cat \"$DROVER_INPUT_LIST\" > \"$DROVER_OUTPUT_DIR/list\" && "
+                          "printf '%s|' \"$@\" > \"$DROVER_OUTPUT_DIR/argv\" && "
+                          "cat \"$@\" > \"$DROVER_OUTPUT_DIR/cat\"");
+  a.command.push_back("sh");  // $0
+  a.command.push_back("{inputs}");
+  a.input_kind = "files";
+  a.inputs = {"data/one", "data/two"};
+  a.input = "data/one";
+  auto r = run(a);
+  REQUIRE(r.state == AttemptState::succeeded);
+  const std::string& out = master.blobs.at(r.output_digest);
+  const std::string sandbox = (work_path / "attempts/60/sandbox").string();
+  CHECK(read_archive_member(out, "list").value() ==
+        sandbox + "/data/one\n" + sandbox + "/data/two\n");
+  CHECK(read_archive_member(out, "argv").value() ==
+        sandbox + "/data/one|" + sandbox + "/data/two|");
+  CHECK(read_archive_member(out, "cat").value() == "1\n2\n");
 }

@@ -6,6 +6,7 @@
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
+#include "common/proto/output_ref.hpp"
 #include "worker/agent/blob_upload.hpp"
 #include "worker/agent/task_env.hpp"
 #include "worker/checkpoint/checkpointer.hpp"
@@ -54,9 +55,16 @@ std::string describe_signal(int signal) {
   return fmt::format("killed by signal {} (SIG{})", signal, abbrev);
 }
 
+std::optional<std::filesystem::path> AttemptRunner::shared_root() const {
+  if (deps_.store == nullptr) return std::nullopt;
+  return deps_.store->shared_root();
+}
+
 std::shared_ptr<RunningAttempt> AttemptRunner::admit(const Assignment& a) {
+  auto root = shared_root();
   auto attempt = std::make_shared<RunningAttempt>(
-      a.attempt_id, AttemptPaths::under(options_.work_dir, a.attempt_id));
+      a.attempt_id, root ? AttemptPaths::under(options_.work_dir, a.attempt_id, *root)
+                         : AttemptPaths::under(options_.work_dir, a.attempt_id));
   if (!deps_.table.add(attempt)) return nullptr;
   return attempt;
 }
@@ -65,21 +73,31 @@ void AttemptRunner::run(const Assignment& a, const std::shared_ptr<RunningAttemp
   spdlog::info("attempt {} ({} {}/{} #{}) assigned", a.attempt_id, a.job, a.stage, a.index,
                a.attempt);
   auto report = execute(a, *attempt);
+  // Fenced at start (no report): as if rejected.
+  Delivery delivery = Delivery::rejected;
   if (report) {
     spdlog::info("attempt {} {}{}{}", a.attempt_id, to_string(report->state),
                  report->message.empty() ? "" : ": ", report->message);
-    if (!deliver(a.attempt_id, *report)) {
+    delivery = deliver(a.attempt_id, *report);
+    if (delivery == Delivery::undelivered) {
       spdlog::warn("attempt {}: report not delivered before shutdown", a.attempt_id);
     }
   }
   deps_.table.remove(a.attempt_id);
   std::error_code ec;
   std::filesystem::remove(process_group_file(options_.work_dir, a.attempt_id), ec);
-  Status removed = drover::remove_all(attempt->paths().root);
-  if (!removed.ok()) {
-    spdlog::warn("attempt {}: cannot remove {}: {}", a.attempt_id, attempt->paths().root.string(),
-                 removed.error().describe());
-  }
+  auto remove = [&](const std::filesystem::path& dir) {
+    Status removed = drover::remove_all(dir);
+    if (!removed.ok()) {
+      spdlog::warn("attempt {}: cannot remove {}: {}", a.attempt_id, dir.string(),
+                   removed.error().describe());
+    }
+  };
+  remove(attempt->paths().root);
+  // A shared output the master may commit (by renaming it) stays; any other goes.
+  bool may_commit = report && report->state == AttemptState::succeeded &&
+                    delivery != Delivery::rejected;
+  if (attempt->paths().shared_output && !may_commit) remove(attempt->paths().output);
 }
 
 void AttemptRunner::refuse(const Assignment& a, const std::string& reason,
@@ -91,7 +109,7 @@ void AttemptRunner::refuse(const Assignment& a, const std::string& reason,
   r.started_at = r.finished_at = to_millis(deps_.clock.now());
   spdlog::info("attempt {} ({} {}/{} #{}) not started: {}", a.attempt_id, a.job, a.stage, a.index,
                a.attempt, message);
-  if (!deliver(a.attempt_id, r)) {
+  if (deliver(a.attempt_id, r) == Delivery::undelivered) {
     spdlog::warn("attempt {}: report not delivered before shutdown", a.attempt_id);
   }
 }
@@ -112,11 +130,16 @@ std::optional<AttemptReport> AttemptRunner::prepare(const Assignment& a,
   if (!bundle.ok()) return local_failure(what, bundle.error());
   if (Status s = create_attempt_dirs(paths, *bundle); !s.ok()) return local_failure(what, s.error());
   std::vector<UpstreamOutput> missing;
-  if (Status s = stage_upstream(paths, a.upstream, deps_.cache, missing); !s.ok()) {
+  StagingOptions staging{a.partition, shared_root()};
+  if (Status s = stage_upstream(paths, a.upstream, deps_.cache, missing, staging); !s.ok()) {
     if (missing.empty()) return local_failure(what, s.error());
     AttemptReport r = failure(FailureReason::drover_error, s.error().message);
     r.missing_upstream = std::move(missing);
     return r;
+  }
+  if (has_input_list(a)) {
+    Status s = write_file_atomic(paths.input_list, input_list_text(task_input_files(a, paths)));
+    if (!s.ok()) return local_failure(what, s.error());
   }
   if (!a.checkpoint_digest.empty()) {
     Status s = restore_checkpoint(paths.checkpoint, a.checkpoint_digest, deps_.cache);
@@ -185,6 +208,8 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
 AttemptReport AttemptRunner::outcome(const Assignment& a, const ExecResult& result,
                                      RunningAttempt& attempt) {
   AttemptReport r;
+  const auto full = result.termination == Termination::none ? full_disk(attempt.paths())
+                                                            : std::nullopt;
   r.exit_code = result.status.exit_code;
   r.signal = result.status.signal;
   if (result.termination == Termination::killed) {
@@ -196,13 +221,13 @@ AttemptReport AttemptRunner::outcome(const Assignment& a, const ExecResult& resu
     r.state = AttemptState::failed;
     r.reason = FailureReason::out_of_memory;
     r.message = fmt::format("out of memory: exceeded memory limit of {}", format_size(a.memory));
-  } else if (result.termination == Termination::none && options_.disk_full(attempt.paths().root)) {
+  } else if (full) {
     // Its writes (output, logs) may have failed: neither its result nor its
     // output can be trusted. A drover-side failure, retried elsewhere.
     r.state = AttemptState::failed;
     r.reason = FailureReason::drover_error;
     r.message = disk_full_message(
-        attempt.paths().root,
+        *full,
         fmt::format("the task ended ({}) while the disk was full",
                     result.status.signal != 0 ? describe_signal(result.status.signal)
                                               : fmt::format("exit code {}", result.status.exit_code)));
@@ -220,13 +245,29 @@ AttemptReport AttemptRunner::outcome(const Assignment& a, const ExecResult& resu
     r.message = fmt::format("exit code {}", result.status.exit_code);
   } else {
     r.state = AttemptState::succeeded;
-    add_output(attempt.paths(), r);
+    add_output(a.attempt_id, attempt.paths(), r);
   }
   add_logs(attempt.paths(), r);
   return r;
 }
 
-void AttemptRunner::add_output(const AttemptPaths& paths, AttemptReport& r) {
+std::optional<std::filesystem::path> AttemptRunner::full_disk(const AttemptPaths& paths) const {
+  if (options_.disk_full(paths.root)) return paths.root;
+  if (paths.shared_output && options_.disk_full(paths.output)) return paths.output;
+  return std::nullopt;
+}
+
+void AttemptRunner::add_output(std::int64_t attempt_id, const AttemptPaths& paths,
+                               AttemptReport& r) {
+  if (paths.shared_output) {  // written in place; the master commits it by renaming
+    auto bytes = tree_bytes(paths.output);
+    if (!bytes.ok()) {
+      return mark_drover_error(r, local_failure("output failed", bytes.error()).message);
+    }
+    r.output_bytes = *bytes;
+    r.output_digest = attempt_output_ref(attempt_id);
+    return;
+  }
   auto packed = pack_directory(paths.output);
   if (!packed.ok()) {
     AttemptReport f = local_failure("pack of output failed", packed.error());
@@ -255,13 +296,14 @@ void AttemptRunner::add_logs(const AttemptPaths& paths, AttemptReport& r) {
   one(paths.stderr_file, r.stderr_digest);
 }
 
-bool AttemptRunner::deliver(std::int64_t attempt_id, const AttemptReport& report) {
+AttemptRunner::Delivery AttemptRunner::deliver(std::int64_t attempt_id,
+                                               const AttemptReport& report) {
   Backoff backoff;
   std::optional<std::chrono::steady_clock::time_point> give_up_at;
   bool warned = false;
   for (;;) {
     Status sent = deps_.master.attempt_finished(attempt_id, report);
-    if (sent.ok()) return true;
+    if (sent.ok()) return Delivery::acknowledged;
     if (!is_retryable(sent.error())) {
       if (!is_final_rejection(sent.error())) {
         spdlog::error("attempt {}: report refused: {}", attempt_id, sent.error().describe());
@@ -269,7 +311,7 @@ bool AttemptRunner::deliver(std::int64_t attempt_id, const AttemptReport& report
         spdlog::info("attempt {}: report dropped by the master ({})", attempt_id,
                      sent.error().describe());
       }
-      return true;
+      return Delivery::rejected;
     }
     if (!warned) {
       spdlog::warn("attempt {}: report not delivered, retrying: {}", attempt_id,
@@ -279,7 +321,7 @@ bool AttemptRunner::deliver(std::int64_t attempt_id, const AttemptReport& report
     if (deps_.stop.stopping()) {
       auto now = deps_.clock.steady_now();
       if (!give_up_at) give_up_at = now + options_.report_deadline_after_stop;
-      if (now >= *give_up_at) return false;
+      if (now >= *give_up_at) return Delivery::undelivered;
       std::this_thread::sleep_for(backoff.next());
     } else {
       deps_.stop.sleep_for(backoff.next());

@@ -1,11 +1,17 @@
 #pragma once
 // AttemptRunner: runs one Attempt from assignment to acknowledged report:
 //
-//   admit ─> prepare (bundle, sandbox, upstream, checkpoint restore)
+//   admit ─> prepare (bundle, sandbox, upstream, input list, checkpoint restore)
 //        ─> spawn (pgid recorded) ─> POST started
 //        ─> wait (timeout / kill), checkpoint saved every interval meanwhile
 //        ─> pack + upload output and logs ─> final checkpoint save
 //        ─> POST finished (retried while the master is unreachable) ─> clean up
+//
+// With a shared output store (OutputStore) the task writes its output straight
+// into <root>/attempts/a-<id>: nothing is packed; the report carries
+// "shared:attempts/a-<id>" and the bytes of its files. That directory is
+// removed unless the attempt succeeded and its report was acknowledged (or
+// could not be delivered before shutdown: then the master decides).
 //
 // A 409 on "started" means the master fenced the attempt: it is killed and
 // dropped without a report; a 409 on a checkpoint kills it like a master kill.
@@ -23,6 +29,7 @@
 #include "common/proto/assignment.hpp"
 #include "worker/agent/attempt_table.hpp"
 #include "worker/agent/master_api.hpp"
+#include "worker/agent/output_store.hpp"
 #include "worker/agent/stop_signal.hpp"
 #include "worker/executor/executor.hpp"
 #include "worker/sandbox/blob_cache.hpp"
@@ -46,6 +53,7 @@ struct RunnerDeps {
   AttemptTable& table;
   const Clock& clock;
   const StopSignal& stop;
+  const OutputStore* store = nullptr;  // nullptr: output store "master"
 };
 
 class AttemptRunner {
@@ -76,10 +84,15 @@ class AttemptRunner {
   AttemptReport local_failure(const std::string& what, const Error& error) const;
   AttemptReport outcome(const Assignment& assignment, const ExecResult& result,
                         RunningAttempt& attempt);
-  void add_output(const AttemptPaths& paths, AttemptReport& report);
+  void add_output(std::int64_t attempt_id, const AttemptPaths& paths, AttemptReport& report);
+  // The attempt dir, or the shared output dir, when its file system is full.
+  std::optional<std::filesystem::path> full_disk(const AttemptPaths& paths) const;
   void add_logs(const AttemptPaths& paths, AttemptReport& report);
-  // Sends the report until acknowledged (or fenced); false when it gave up.
-  bool deliver(std::int64_t attempt_id, const AttemptReport& report);
+  enum class Delivery { acknowledged, rejected, undelivered };
+  // Sends the report until the master answers; `undelivered` when it gave up
+  // (shutdown with the master unreachable).
+  Delivery deliver(std::int64_t attempt_id, const AttemptReport& report);
+  std::optional<std::filesystem::path> shared_root() const;
 
   RunnerOptions options_;
   RunnerDeps deps_;

@@ -1,5 +1,6 @@
 #include "worker/agent/task_env.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -8,15 +9,49 @@
 
 namespace drover::worker {
 
+namespace {
+
+// A relative input is a bundle file: resolved against the sandbox.
+std::string resolve_file(const std::string& file, const AttemptPaths& paths) {
+  if (!file.empty() && file.front() == '/') return file;
+  // A string join, never path::operator/ with user data.
+  return paths.sandbox.string() + "/" + file;
+}
+
+}  // namespace
+
 std::string task_input(const Assignment& a, const AttemptPaths& paths) {
-  if (a.input_kind == "file") {
-    if (!a.input.empty() && a.input.front() == '/') return a.input;
-    // A string join, never path::operator/ with user data.
-    return paths.sandbox.string() + "/" + a.input;
+  if (a.input_kind == "file") return resolve_file(a.input, paths);
+  if (a.input_kind == "files") {
+    if (a.input.empty() && a.inputs.empty()) return "";
+    return resolve_file(a.input.empty() ? a.inputs.front() : a.input, paths);
   }
   if (a.input_kind == "item") return a.input;
   if (a.input_kind == "index") return a.input.empty() ? std::to_string(a.index) : a.input;
+  if (a.input_kind == "partition") {
+    return a.input.empty() ? std::to_string(std::max<std::int64_t>(a.partition, 0)) : a.input;
+  }
   return "";
+}
+
+bool has_input_list(const Assignment& a) {
+  return a.input_kind == "file" || a.input_kind == "files";
+}
+
+std::vector<std::string> task_input_files(const Assignment& a, const AttemptPaths& paths) {
+  if (a.input_kind == "file") return {resolve_file(a.input, paths)};
+  if (a.input_kind != "files") return {};
+  std::vector<std::string> files;
+  files.reserve(std::max<std::size_t>(a.inputs.size(), 1));
+  for (const auto& file : a.inputs) files.push_back(resolve_file(file, paths));
+  if (files.empty() && !a.input.empty()) files.push_back(resolve_file(a.input, paths));
+  return files;
+}
+
+std::string input_list_text(const std::vector<std::string>& files) {
+  std::string text;
+  for (const auto& file : files) text += file + "\n";
+  return text;
 }
 
 TaskLaunch build_task_launch(const Assignment& a, const AttemptPaths& paths,
@@ -52,7 +87,12 @@ TaskLaunch build_task_launch(const Assignment& a, const AttemptPaths& paths,
   env["DROVER_CHECKPOINT_DIR"] = paths.checkpoint.string();
   env["DROVER_PROGRESS_FILE"] = paths.progress_file.string();
 
-  launch.argv = expand_placeholders(a.command, values, {});
+  std::vector<std::string> inputs{input};
+  if (has_input_list(a)) {
+    env["DROVER_INPUT_LIST"] = paths.input_list.string();
+    inputs = task_input_files(a, paths);
+  }
+  launch.argv = expand_placeholders(a.command, values, inputs);
   return launch;
 }
 

@@ -16,11 +16,24 @@ struct TaskLaunch {
   std::map<std::string, std::string> env;
 };
 
-// DROVER_INPUT's value: a file path made absolute against the sandbox, the item,
-// the index, or "" for "none".
+// DROVER_INPUT's value: a file path made absolute against the sandbox (kind
+// "files": the first one), the item, the index, the partition, or "" for "none".
 std::string task_input(const Assignment& assignment, const AttemptPaths& paths);
 
-// `base_path` is the PATH given to tasks (the worker's own, or a default).
+// Every input file, made absolute like DROVER_INPUT, for kinds "file" (one) and
+// "files" (group_bytes: all of them); empty for other kinds. These are the
+// lines of DROVER_INPUT_LIST.
+std::vector<std::string> task_input_files(const Assignment& assignment, const AttemptPaths& paths);
+
+// Whether the task gets DROVER_INPUT_LIST (kinds "file" and "files").
+bool has_input_list(const Assignment& assignment);
+
+// The content of DROVER_INPUT_LIST: one path per line, each line ending in "\n".
+std::string input_list_text(const std::vector<std::string>& files);
+
+// `base_path` is the PATH given to tasks (the worker's own, or a default). An
+// argv word exactly "{inputs}" becomes one word per input file (kinds "file"
+// and "files"), else the single {input} value.
 TaskLaunch build_task_launch(const Assignment& assignment, const AttemptPaths& paths,
                              const std::string& base_path);
 

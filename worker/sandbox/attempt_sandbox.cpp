@@ -10,6 +10,7 @@
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
+#include "common/proto/output_ref.hpp"
 #include "worker/sandbox/disk_space.hpp"
 
 namespace drover::worker {
@@ -41,6 +42,15 @@ AttemptPaths AttemptPaths::under(const fs::path& work_dir, std::int64_t attempt_
   p.stdout_file = p.root / "stdout";
   p.stderr_file = p.root / "stderr";
   p.progress_file = p.root / "progress";
+  p.input_list = p.root / "input_list";
+  return p;
+}
+
+AttemptPaths AttemptPaths::under(const fs::path& work_dir, std::int64_t attempt_id,
+                                 const fs::path& shared_root) {
+  AttemptPaths p = under(work_dir, attempt_id);
+  p.output = shared_root / "attempts" / ("a-" + std::to_string(attempt_id));
+  p.shared_output = true;
   return p;
 }
 
@@ -57,6 +67,10 @@ Status create_attempt_dirs(const AttemptPaths& paths, const fs::path& bundle_dir
   std::error_code ec;
   fs::remove_all(paths.root, ec);
   if (ec) return io_error("cannot clear attempt dir " + paths.root.string(), ec);
+  if (paths.shared_output) {
+    fs::remove_all(paths.output, ec);
+    if (ec) return io_error("cannot clear output dir " + paths.output.string(), ec);
+  }
   for (const auto& dir : {paths.input, paths.output, paths.checkpoint, paths.tmp}) {
     fs::create_directories(dir, ec);
     if (ec) return io_error("cannot create " + dir.string(), ec);
@@ -82,14 +96,17 @@ bool is_lineage_error(const Error& e) {
   return e.code == ErrorCode::not_found || e.code == ErrorCode::invalid_spec;
 }
 
-Status stage_one(const AttemptPaths& paths, const UpstreamOutput& up, BlobCache& cache) {
+Status stage_blob(const UpstreamOutput& up, const fs::path& dest, BlobCache& cache,
+                  std::int64_t partition) {
   auto blob = cache.blob(up.digest);
   if (!blob.ok()) return blob.error();
-  fs::path dest = paths.input / up.stage / std::to_string(up.index);
   std::error_code ec;
   fs::create_directories(dest, ec);
   if (ec) return io_error("cannot create " + dest.string(), ec);
-  Status unpacked = unpacked_without_loss(unpack_archive_file(*blob, dest), dest);
+  Status unpacked =
+      partition < 0 ? unpack_archive_file(*blob, dest)
+                    : unpack_archive_file_subtree(*blob, std::to_string(partition), dest);
+  unpacked = unpacked_without_loss(std::move(unpacked), dest);
   if (!unpacked.ok()) {
     // The blob matched its digest: unless our own disk failed, the output is corrupt.
     const Error& e = unpacked.error();
@@ -100,6 +117,63 @@ Status stage_one(const AttemptPaths& paths, const UpstreamOutput& up, BlobCache&
                                   e.describe()));
   }
   return ok_status();
+}
+
+// The directory a "shared:<rel>" ref names; invalid_argument when <rel> could
+// leave the root, not_found when it does not exist (lineage), io when the
+// mount cannot be read.
+Result<fs::path> shared_output_dir(const UpstreamOutput& up, const fs::path& root) {
+  std::string rel = shared_ref_path(up.digest);
+  fs::path relative = fs::path(rel).lexically_normal();
+  if (rel.empty() || relative.is_absolute() || relative.empty() || relative == "." ||
+      *relative.begin() == "..") {
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("bad upstream output ref \"{}\" for {}/{}", up.digest, up.stage,
+                                  up.index));
+  }
+  fs::path dir = root / relative;
+  std::error_code ec;
+  fs::file_status st = fs::status(dir, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) {
+    return io_error("cannot read " + dir.string(), ec);
+  }
+  if (!fs::is_directory(st)) {
+    return make_error(ErrorCode::not_found, fmt::format("{} does not exist", dir.string()));
+  }
+  return dir;
+}
+
+Status stage_shared(const UpstreamOutput& up, const fs::path& dest, const StagingOptions& options) {
+  if (!options.shared_root) {
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("upstream output {}/{} is on a shared output store ({}), but "
+                                  "the master gave this worker none",
+                                  up.stage, up.index, up.digest));
+  }
+  auto dir = shared_output_dir(up, *options.shared_root);
+  if (!dir.ok()) return dir.error();
+  std::error_code ec;
+  fs::create_directories(dest.parent_path(), ec);
+  if (ec) return io_error("cannot create " + dest.parent_path().string(), ec);
+  fs::path target = *dir;
+  if (options.partition >= 0) {
+    target /= std::to_string(options.partition);
+    if (!fs::is_directory(target, ec)) {  // no part for this reducer: an empty input
+      fs::create_directory(dest, ec);
+      if (ec) return io_error("cannot create " + dest.string(), ec);
+      return ok_status();
+    }
+  }
+  fs::create_directory_symlink(target, dest, ec);
+  if (ec) return io_error("cannot link " + dest.string() + " to " + target.string(), ec);
+  return ok_status();
+}
+
+Status stage_one(const AttemptPaths& paths, const UpstreamOutput& up, BlobCache& cache,
+                 const StagingOptions& options) {
+  fs::path dest = paths.input / up.stage / std::to_string(up.index);
+  if (is_shared_ref(up.digest)) return stage_shared(up, dest, options);
+  return stage_blob(up, dest, cache, options.partition);
 }
 
 Error missing_error(const std::vector<UpstreamOutput>& missing) {
@@ -113,14 +187,15 @@ Error missing_error(const std::vector<UpstreamOutput>& missing) {
 }  // namespace
 
 Status stage_upstream(const AttemptPaths& paths, const std::vector<UpstreamOutput>& upstream,
-                      BlobCache& cache, std::vector<UpstreamOutput>& missing) {
+                      BlobCache& cache, std::vector<UpstreamOutput>& missing,
+                      const StagingOptions& options) {
   missing.clear();
   for (const auto& up : upstream) {
     if (!safe_segment(up.stage)) {
       return make_error(ErrorCode::invalid_argument,
                         fmt::format("bad upstream stage \"{}\"", up.stage));
     }
-    Status staged = stage_one(paths, up, cache);
+    Status staged = stage_one(paths, up, cache, options);
     if (staged.ok()) continue;
     if (!is_lineage_error(staged.error())) {
       if (!missing.empty()) break;
@@ -134,28 +209,56 @@ Status stage_upstream(const AttemptPaths& paths, const std::vector<UpstreamOutpu
   return ok_status();
 }
 
-Status hand_over(const AttemptPaths& paths, const std::optional<TaskUser>& user) {
-  if (user) {
-    std::error_code ec;
-    auto chown_one = [&](const fs::path& p) -> Status {
-      if (lchown(p.c_str(), user->uid, user->gid) != 0) {
-        return make_error(ErrorCode::io,
-                          fmt::format("chown {}: {}", p.string(), std::strerror(errno)));
-      }
-      return ok_status();
-    };
-    DROVER_TRY(chown_one(paths.root));
-    for (fs::recursive_directory_iterator it(paths.root, ec), end; !ec && it != end;
-         it.increment(ec)) {
-      DROVER_TRY(chown_one(it->path()));
-    }
-    if (ec) return io_error("cannot walk " + paths.root.string(), ec);
+Result<std::uint64_t> tree_bytes(const fs::path& dir) {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    fs::file_status st = it->symlink_status(ec);
+    if (ec) break;
+    if (!fs::is_regular_file(st)) continue;
+    std::uintmax_t size = it->file_size(ec);
+    if (ec) break;
+    total += size;
   }
-  if (chmod(paths.root.c_str(), 0700) != 0) {
-    return make_error(ErrorCode::io,
-                      fmt::format("chmod {}: {}", paths.root.string(), std::strerror(errno)));
+  if (ec) return io_error("cannot read " + dir.string(), ec);
+  return total;
+}
+
+namespace {
+
+Status chown_tree(const fs::path& top, const TaskUser& user) {
+  auto chown_one = [&](const fs::path& p) -> Status {
+    if (lchown(p.c_str(), user.uid, user.gid) != 0) {
+      return make_error(ErrorCode::io,
+                        fmt::format("chown {}: {}", p.string(), std::strerror(errno)));
+    }
+    return ok_status();
+  };
+  DROVER_TRY(chown_one(top));
+  std::error_code ec;
+  // Symlinks (e.g. into the shared store) are changed themselves, never followed.
+  for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec)) {
+    DROVER_TRY(chown_one(it->path()));
+  }
+  if (ec) return io_error("cannot walk " + top.string(), ec);
+  return ok_status();
+}
+
+Status chmod_one(const fs::path& p, mode_t mode) {
+  if (chmod(p.c_str(), mode) != 0) {
+    return make_error(ErrorCode::io, fmt::format("chmod {}: {}", p.string(), std::strerror(errno)));
   }
   return ok_status();
+}
+
+}  // namespace
+
+Status hand_over(const AttemptPaths& paths, const std::optional<TaskUser>& user) {
+  if (user) DROVER_TRY(chown_tree(paths.root, *user));
+  DROVER_TRY(chmod_one(paths.root, 0700));
+  if (!paths.shared_output) return ok_status();
+  if (user) DROVER_TRY(chown_tree(paths.output, *user));
+  return chmod_one(paths.output, 0755);
 }
 
 }  // namespace drover::worker

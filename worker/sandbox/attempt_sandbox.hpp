@@ -2,11 +2,15 @@
 // The per-attempt directory tree and its preparation:
 //   work_dir/attempts/<attempt_id>/
 //     sandbox/     a fresh copy of the bundle files: the task's cwd and HOME
-//     input/<stage>/<index>/   upstream outputs, unpacked
-//     output/      DROVER_OUTPUT_DIR, packed and uploaded on success
+//     input/<stage>/<index>/   upstream outputs: unpacked blobs, or symlinks
+//                              into the shared output store
+//     output/      DROVER_OUTPUT_DIR, packed and uploaded on success (output
+//                  store "master"; with a shared one it is
+//                  <shared root>/attempts/a-<attempt_id> instead)
 //     checkpoint/  DROVER_CHECKPOINT_DIR
 //     tmp/         TMPDIR
 //     stdout, stderr, progress
+//     input_list   DROVER_INPUT_LIST (input kinds "file" and "files")
 // Functions here run on the attempt's own thread; they share nothing.
 #include <sys/types.h>
 
@@ -31,8 +35,13 @@ struct AttemptPaths {
   std::filesystem::path stdout_file;
   std::filesystem::path stderr_file;
   std::filesystem::path progress_file;
+  std::filesystem::path input_list;
+  bool shared_output = false;  // `output` lies on the shared store, outside `root`
 
   static AttemptPaths under(const std::filesystem::path& work_dir, std::int64_t attempt_id);
+  // The same, with `output` = <shared_root>/attempts/a-<attempt_id>.
+  static AttemptPaths under(const std::filesystem::path& work_dir, std::int64_t attempt_id,
+                            const std::filesystem::path& shared_root);
 };
 
 // The user that runs tasks when it is not the worker's own.
@@ -45,20 +54,37 @@ struct TaskUser {
 // earlier run cannot be reported any more).
 [[nodiscard]] Status reset_work_dir(const std::filesystem::path& work_dir);
 
-// Creates the tree (removing a stale one first) and copies the bundle into sandbox/.
+// Creates the tree (removing a stale one first, and a stale shared output dir)
+// and copies the bundle into sandbox/.
 [[nodiscard]] Status create_attempt_dirs(const AttemptPaths& paths,
                                          const std::filesystem::path& bundle_dir);
 
-// Downloads (through the cache) and unpacks each upstream output into
-// input/<stage>/<index>/. Outputs that are missing (the master answers 404) or
-// corrupt (digest mismatch, not a valid archive) are appended to `missing` and
-// the others are still checked; the error then names the first of them
-// ("upstream output s/3 is missing or corrupt"). Any other failure (master
-// unreachable, local disk) stops at once and is returned as it is, unless
-// missing outputs were found before it.
+// How upstream outputs are staged for one attempt.
+struct StagingOptions {
+  // >= 0: only the <partition>/ part of each output, prefix stripped (an output
+  // without one gives an empty directory).
+  std::int64_t partition = -1;
+  // The shared output store's root, for "shared:<rel>" refs; nullopt in master mode.
+  std::optional<std::filesystem::path> shared_root;
+};
+
+// Stages each upstream output as input/<stage>/<index>/:
+//   - a blob digest: downloaded through the cache (once per worker) and unpacked;
+//   - "shared:<rel>": a symlink to <shared_root>/<rel> (with a partition, to
+//     <shared_root>/<rel>/<partition>, or an empty directory without one).
+// Outputs that are missing (the master answers 404, <shared_root>/<rel> does
+// not exist) or corrupt (digest mismatch, not a valid archive) are appended to
+// `missing` and the others are still checked; the error then names the first of
+// them ("upstream output s/3 is missing or corrupt"). Any other failure (master
+// unreachable, local disk, a malformed ref) stops at once and is returned as it
+// is, unless missing outputs were found before it.
 [[nodiscard]] Status stage_upstream(const AttemptPaths& paths,
                                     const std::vector<UpstreamOutput>& upstream, BlobCache& cache,
-                                    std::vector<UpstreamOutput>& missing);
+                                    std::vector<UpstreamOutput>& missing,
+                                    const StagingOptions& options = {});
+
+// Total size of the regular files below `dir` (symlinks not followed).
+[[nodiscard]] Result<std::uint64_t> tree_bytes(const std::filesystem::path& dir);
 
 // `unpacked`, or an ENOSPC error when it is ok but `dest`'s file system is now
 // full: libarchive reports a failed data write only as a warning, so a full
@@ -66,6 +92,8 @@ struct TaskUser {
 [[nodiscard]] Status unpacked_without_loss(Status unpacked, const std::filesystem::path& dest);
 
 // Makes the tree private to the task: owned by `user` (when set), root mode 0700.
+// A shared output dir is handed over too (owned by `user`, mode 0755: the master
+// reads and renames it).
 [[nodiscard]] Status hand_over(const AttemptPaths& paths, const std::optional<TaskUser>& user);
 
 }  // namespace drover::worker
