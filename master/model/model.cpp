@@ -76,6 +76,7 @@ const Job& Model::submit(NewJob nj, TimePoint now) {
       job.stages[s].pending.insert(tasks[i].index);
       mark(TaskKey{job.id, static_cast<int>(s), tasks[i].index});
     }
+    job.stages[s].counts[TaskState::pending] = static_cast<std::int64_t>(tasks.size());
   }
   dirty_.jobs.insert(job.id);
   dirty_.counters = true;
@@ -316,11 +317,26 @@ void Model::refresh(const TaskKey& key) {
       }
     }
   }
-  t.state = state;
+  if (t.state != state) {
+    if (--stage.counts[t.state] == 0) stage.counts.erase(t.state);
+    ++stage.counts[state];
+    t.state = state;
+  }
   if (state == TaskState::pending) {
     stage.pending.insert(t.index);
   } else {
     stage.pending.erase(t.index);
+  }
+  if (is_active(state)) {
+    stage.active.insert(t.index);
+  } else {
+    stage.active.erase(t.index);
+  }
+  if (!t.attempts.empty()) {
+    const AttemptState last = attempts_.at(t.attempts.back()).state;
+    if (last == AttemptState::failed || last == AttemptState::lost || t.failures > 0 || t.lost > 0) {
+      stage.troubled.insert(t.index);
+    }
   }
   mark(key);
 }
@@ -763,9 +779,13 @@ void Model::rebuild() {
       s.succeeded = 0;
       s.failed = 0;
       s.pending.clear();
+      s.active.clear();
+      s.troubled.clear();
+      s.counts.clear();
       s.run_ms.clear();
       for (Task& t : s.tasks) {
         t.attempts.clear();
+        ++s.counts[t.state];  // as stored; refresh() below moves it to the derived state
         if (!t.output_digest.empty()) {
           ++s.succeeded;
         } else if (t.gave_up) {

@@ -81,6 +81,9 @@ struct Stage {
   std::int64_t succeeded = 0;
   std::int64_t failed = 0;           // tasks that gave up
   std::set<std::int64_t> pending;    // indices of tasks in state pending (runnable or backing off)
+  std::set<std::int64_t> active;     // indices of tasks assigned or running (progress, speculation)
+  std::set<std::int64_t> troubled;   // indices of tasks with a failed or lost attempt (views)
+  std::map<TaskState, std::int64_t> counts;  // tasks by state
   std::vector<std::int64_t> run_ms;  // run times of committed attempts (speculation)
   bool cache_checked = false;        // stage.cache: pending tasks were looked up once ready
   bool done() const { return succeeded + failed == static_cast<std::int64_t>(tasks.size()); }

@@ -70,35 +70,39 @@ JobInfo job_info(const Model& model, const Job& job, bool with_stages) {
   out.finished_at = ms_or_zero(job.finished_at);
   out.message = job.message;
   out.rerun_of = job.rerun_of;
+  // O(stages + tasks that are running or had trouble): counters are kept by the Model.
   for (std::size_t s = 0; s < job.stages.size(); ++s) {
     const StageSpec& spec = job.spec.stages[s];
+    const Stage& stage = job.stages[s];
     StageInfo st;
     st.name = spec.name;
     st.after = spec.after;
-    st.task_count = static_cast<std::int64_t>(job.stages[s].tasks.size());
-    double done = 0;
-    for (const Task& t : job.stages[s].tasks) {
-      ++st.counts[std::string(to_string(t.state))];
-      ++out.counts[std::string(to_string(t.state))];
-      if (t.state == TaskState::succeeded) {
-        done += 1;
-      } else if (t.state == TaskState::running && !t.attempts.empty()) {
-        double p = model.attempts().at(t.attempts.back()).progress;
-        if (p > 0 && p < 1) done += p;
-      }
-      if (!with_stages) continue;
-      if (t.gave_up || (!t.attempts.empty() && st.failures.size() < 100)) {
-        auto failure = last_failure(model, spec.name, t);
-        if (failure && st.failures.size() < 100) st.failures.push_back(*failure);
-        if (t.gave_up) {
-          out.failed_tasks.push_back(failure.value_or(
-              TaskFailure{spec.name, t.index, t.input, "", "failed for good"}));
-        }
-      }
+    st.task_count = static_cast<std::int64_t>(stage.tasks.size());
+    for (const auto& [state, n] : stage.counts) {
+      st.counts[std::string(to_string(state))] += n;
+      out.counts[std::string(to_string(state))] += n;
+    }
+    double done = static_cast<double>(stage.succeeded);
+    for (std::int64_t index : stage.active) {
+      const Task& t = stage.tasks[index];
+      if (t.state != TaskState::running || t.attempts.empty()) continue;
+      double p = model.attempts().at(t.attempts.back()).progress;
+      if (p > 0 && p < 1) done += p;
     }
     st.progress = st.task_count ? done / static_cast<double>(st.task_count) : 1.0;
     out.task_count += st.task_count;
-    if (with_stages) out.stages.push_back(std::move(st));
+    if (!with_stages) continue;
+    for (std::int64_t index : stage.troubled) {
+      const Task& t = stage.tasks[index];
+      if (!t.gave_up && st.failures.size() >= 100) continue;
+      auto failure = last_failure(model, spec.name, t);
+      if (failure && st.failures.size() < 100) st.failures.push_back(*failure);
+      if (t.gave_up) {
+        out.failed_tasks.push_back(
+            failure.value_or(TaskFailure{spec.name, t.index, t.input, "", "failed for good"}));
+      }
+    }
+    out.stages.push_back(std::move(st));
   }
   return out;
 }
@@ -132,7 +136,7 @@ ClusterInfo cluster_info(const Model& model) {
     ++out.jobs[std::string(to_string(job.state))];
     if (is_terminal(job.state)) continue;
     for (const Stage& s : job.stages) {
-      for (const Task& t : s.tasks) ++out.tasks[std::string(to_string(t.state))];
+      for (const auto& [state, n] : s.counts) out.tasks[std::string(to_string(state))] += n;
     }
   }
   return out;

@@ -119,7 +119,8 @@ void add_speculative(const Model& model, const Job& job, int s, TimePoint now,
   const Duration limit = std::max(std::chrono::duration_cast<Duration>(*median * kSpeculationMultiplier),
                                   *median + kSpeculationMinExtra);
   const StageSpec& spec = job.spec.stages[s];
-  for (const Task& task : stage.tasks) {
+  for (std::int64_t index : stage.active) {
+    const Task& task = stage.tasks[index];
     if (task.state != TaskState::running) continue;
     auto active = model.active_attempts(task);
     if (active.size() != 1 || active.front()->state != AttemptState::running) continue;
