@@ -1,6 +1,7 @@
 // drover: the CLI. Composition root: parse argv, wire the real clock, HTTP
 // client, streams and process facts into the commands, run, return the exit
 // code of SPEC §5. Everything else lives in drover_cli_lib.
+#include <csignal>
 #include <unistd.h>
 
 #include <exception>
@@ -43,6 +44,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A closed stdout/stderr (`drover local ... | head`) must not kill the CLI
+  // mid-command: `drover local` would leave its private cluster running.
+  std::signal(SIGPIPE, SIG_IGN);
   // Commands report expected failures as values; this only catches what a
   // library threw past its adapter (e.g. bad_alloc), so nothing escapes main.
   try {

@@ -35,6 +35,7 @@ Result<int> MasterServer::run() {
   const std::filesystem::path shared = shared_store_root(cfg.output_store);
   // With a shared output_store the blobs live there too: workers read and write them directly.
   const std::filesystem::path blob_root = shared.empty() ? data / "blobs" : shared / "blobs";
+  DROVER_TRY(make_dirs(data));
   DROVER_TRY(make_dirs(blob_root));
   if (!shared.empty()) {
     DROVER_TRY(make_dirs(shared / "attempts"));

@@ -44,25 +44,45 @@ void Coordinator::after_commit(std::function<void()> fn) {
 
 void Coordinator::flush() {
   flush_posted_ = false;
-  if (!model_.dirty().empty()) {
-    Status s = store_.save(model_, model_.dirty());
-    if (!s.ok()) {
-      // Nothing waiting on this commit is answered until it succeeds (e.g. the disk
-      // has room again); reads keep being served meanwhile.
-      spdlog::error("cannot persist state (retrying in 1s; replies wait): {}", s.error().describe());
-      if (!flush_retry_) {
-        flush_retry_ = reactor_.call_after(std::chrono::seconds(1), [this] {
-          flush_retry_ = 0;
-          flush();
-        });
-      }
-      return;
-    }
-    model_.dirty() = Dirty{};
+  if (writing_) return;  // write_done() flushes what gathered meanwhile
+  if (model_.dirty().empty() && !pending_) {
+    auto ready = std::move(after_commit_);
+    after_commit_.clear();
+    for (auto& fn : ready) fn();
+    return;
   }
-  auto ready = std::move(after_commit_);
-  after_commit_.clear();
+  if (!pending_) {
+    pending_ = std::make_shared<Snapshot>(take_snapshot(model_, model_.dirty()));
+    model_.dirty() = Dirty{};
+    pending_replies_ = std::move(after_commit_);
+    after_commit_.clear();
+  }
+  // The transaction runs off the strand; reads and new operations go on meanwhile.
+  writing_ = true;
+  auto status = std::make_shared<Status>(ok_status());
+  reactor_.run_blocking([this, snap = pending_, status] { *status = store_.write(*snap); },
+                        [this, status] { write_done(*status); });
+}
+
+void Coordinator::write_done(const Status& s) {
+  writing_ = false;
+  if (!s.ok()) {
+    // Nothing waiting on this commit is answered until it succeeds (e.g. the disk
+    // has room again); reads keep being served meanwhile.
+    spdlog::error("cannot persist state (retrying in 1s; replies wait): {}", s.error().describe());
+    if (!flush_retry_) {
+      flush_retry_ = reactor_.call_after(std::chrono::seconds(1), [this] {
+        flush_retry_ = 0;
+        flush();
+      });
+    }
+    return;
+  }
+  pending_.reset();
+  auto ready = std::move(pending_replies_);
+  pending_replies_.clear();
   for (auto& fn : ready) fn();
+  if (!model_.dirty().empty() || !after_commit_.empty()) flush();
 }
 
 void Coordinator::apply(const Effects& fx) {

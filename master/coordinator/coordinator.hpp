@@ -46,6 +46,9 @@ class Coordinator {
   Coordinator(const Clock& clock, Reactor& reactor, Store& store, BlobStore& blobs,
               CoordinatorOptions options, CrashPoints crash = {});
 
+  // Waits for a commit still running off the strand (it uses the store).
+  ~Coordinator() { reactor_.wait_idle(); }
+
   // Loads durable state and starts the liveness timer.
   Status start();
 
@@ -88,6 +91,7 @@ class Coordinator {
 
   void after_commit(std::function<void()> fn);
   void flush();
+  void write_done(const Status& status);
   void apply(const Effects& fx);
   void request_schedule();
   void schedule_pass();
@@ -114,7 +118,11 @@ class Coordinator {
   // loses every active attempt it does not list (one assigned meanwhile would be
   // lost in vain).
   std::set<WorkerId> rejoining_;
-  std::vector<std::function<void()>> after_commit_;
+  std::vector<std::function<void()>> after_commit_;  // wait for the next snapshot's commit
+  // The snapshot being written (or to retry) and what waits for it.
+  std::shared_ptr<Snapshot> pending_;
+  std::vector<std::function<void()>> pending_replies_;
+  bool writing_ = false;
   bool flush_posted_ = false;
   Reactor::TimerId flush_retry_ = 0;
   bool schedule_posted_ = false;

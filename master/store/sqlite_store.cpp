@@ -139,33 +139,31 @@ Status save_worker(Statement& st, const Worker& w) {
 
 }  // namespace
 
-Status SqliteStore::save(const Model& model, const Dirty& dirty) {
-  if (dirty.empty()) return ok_status();
+Status SqliteStore::write(const Snapshot& snap) {
+  if (snap.empty()) return ok_status();
   DROVER_TRY(exec("BEGIN IMMEDIATE"));
   auto body = [&]() -> Status {
-    if (dirty.counters) {
+    if (snap.counters) {
       Statement st(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
-      DROVER_TRY(st.bind("next_attempt_id").bind(model.next_attempt_id()).run());
-      DROVER_TRY(st.bind("next_job_seq").bind(model.next_job_seq()).run());
+      DROVER_TRY(st.bind("next_attempt_id").bind(snap.counters->first).run());
+      DROVER_TRY(st.bind("next_job_seq").bind(snap.counters->second).run());
     }
     Statement jobs(db_, "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-    for (const JobId& id : dirty.jobs) DROVER_TRY(save_job(jobs, *model.job(id)));
+    for (const Job& j : snap.jobs) DROVER_TRY(save_job(jobs, j));
     Statement tasks(db_, "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    for (const TaskKey& k : dirty.tasks) DROVER_TRY(save_task(tasks, k, model.task(k)));
+    for (const auto& [k, t] : snap.tasks) DROVER_TRY(save_task(tasks, k, t));
     Statement attempts(db_,
                        "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    for (AttemptId id : dirty.attempts) DROVER_TRY(save_attempt(attempts, *model.attempt(id)));
+    for (const Attempt& a : snap.attempts) DROVER_TRY(save_attempt(attempts, a));
     Statement workers(db_, "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?,?,?)");
-    for (const WorkerId& id : dirty.workers) DROVER_TRY(save_worker(workers, *model.worker(id)));
+    for (const Worker& w : snap.workers) DROVER_TRY(save_worker(workers, w));
     Statement put(db_, "INSERT OR REPLACE INTO cache VALUES (?,?,?)");
     Statement drop(db_, "DELETE FROM cache WHERE key = ?");
-    for (const std::string& key : dirty.cache) {
-      auto it = model.cache().find(key);
-      if (it == model.cache().end()) {
+    for (const auto& [key, entry] : snap.cache) {
+      if (!entry) {
         DROVER_TRY(drop.bind(key).run());
       } else {
-        DROVER_TRY(put.bind(key).bind(it->second.ref)
-                       .bind(static_cast<std::int64_t>(it->second.bytes)).run());
+        DROVER_TRY(put.bind(key).bind(entry->ref).bind(static_cast<std::int64_t>(entry->bytes)).run());
       }
     }
     return ok_status();

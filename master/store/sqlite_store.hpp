@@ -1,6 +1,6 @@
 #pragma once
-// Store on SQLite in WAL mode (data_dir/state.db). Owned by the coordinator and
-// called only from its strand. A committed save() survives a kill -9 of the
+// Store on SQLite in WAL mode (data_dir/state.db). Owned by the master; load()
+// runs before any write(), and writes come from one thread at a time. A committed save() survives a kill -9 of the
 // master; synchronous=FULL makes it survive power loss too.
 #include <filesystem>
 #include <memory>
@@ -17,7 +17,7 @@ class SqliteStore final : public Store {
   static Result<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& path);
   ~SqliteStore() override;
 
-  Status save(const Model& model, const Dirty& dirty) override;
+  Status write(const Snapshot& snapshot) override;
   Status load(Model& model) override;
 
  private:

@@ -1,19 +1,47 @@
 #pragma once
-// Durable master state. The coordinator applies operations to the Model and
-// then calls save() with the rows they changed; save() writes them in one
-// transaction (group commit: any number of operations per call).
+// Durable master state. The coordinator applies operations to the Model, takes
+// a Snapshot of the rows they changed (cheap copies, on its strand) and hands
+// it to write(), which persists it in one transaction on the store's writer
+// thread (group commit: any number of operations per snapshot) while the
+// strand goes on serving. Snapshots are written one at a time, in order.
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "common/base/result.hpp"
 #include "master/model/model.hpp"
 
 namespace drover::master {
 
+// Copies of the rows named by a Dirty set, as they were when it was taken.
+struct Snapshot {
+  std::optional<std::pair<std::int64_t, std::int64_t>> counters;  // next attempt id, next job seq
+  std::vector<Job> jobs;  // job rows only: `stages` is left empty
+  std::vector<std::pair<TaskKey, Task>> tasks;
+  std::vector<Attempt> attempts;
+  std::vector<Worker> workers;
+  std::vector<std::pair<std::string, std::optional<CachedOutput>>> cache;  // nullopt: deleted
+  bool empty() const {
+    return !counters && jobs.empty() && tasks.empty() && attempts.empty() && workers.empty() &&
+           cache.empty();
+  }
+};
+
+Snapshot take_snapshot(const Model& model, const Dirty& dirty);
+
 class Store {
  public:
   virtual ~Store() = default;
-  // Persists the rows named by `dirty` as they are in `model`, atomically.
-  [[nodiscard]] virtual Status save(const Model& model, const Dirty& dirty) = 0;
+  // Persists a snapshot atomically. Called from one thread at a time.
+  [[nodiscard]] virtual Status write(const Snapshot& snapshot) = 0;
   // Fills an empty model with everything stored, then calls model.rebuild().
   [[nodiscard]] virtual Status load(Model& model) = 0;
+
+  // write(take_snapshot(model, dirty)), for callers that own the thread.
+  [[nodiscard]] Status save(const Model& model, const Dirty& dirty) {
+    return write(take_snapshot(model, dirty));
+  }
 };
 
 }  // namespace drover::master

@@ -77,9 +77,10 @@ TEST_CASE("a full worker work_dir fails the attempt as a drover error and keeps 
   Cluster c(tmp.path);
   c.start_worker("w1", 1, {"--work-dir", disk.dir.string()});
   REQUIRE(c.wait_workers_alive(1));
+  // The task fills the 1 MiB work_dir with its output.
   auto big = write_bundle(tmp.path / "big", "name: big\nmax_attempts: 1\nstages:\n  - name: s\n"
-                                            "    command: [\"true\"]\n");
-  write_random(big / "blob.bin", 700 << 10);  // cached once, then copied into the sandbox: > 1 MiB
+                                            "    command: [\"sh\", \"-c\", \"head -c 1500000 /dev/zero > "
+                                            "$DROVER_OUTPUT_DIR/big\"]\n");
   std::string id = first_line(c.cli({"submit", big.string()}).out);
   CHECK(c.cli({"wait", id}, 60s).exit_code == 1);
   auto attempt = c.get("/api/v1/jobs/" + id + "/tasks")["tasks"][0]["attempts"][0];

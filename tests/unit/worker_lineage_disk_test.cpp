@@ -125,7 +125,7 @@ TEST_CASE("a full work_dir fails attempts and the worker goes on", "[worker][dis
     return sha256_hex(packed);
   };
   const std::string huge = add_bundle("huge", 700 * 1024);   // cannot even be cached
-  const std::string large = add_bundle("large", 300 * 1024);  // cached, but no room for a copy
+  const std::string large = add_bundle("large", 300 * 1024);  // fits: sandboxes hard-link it
 
   auto a = f.assignment(40, "true");
   a.bundle_digest = huge;
@@ -136,8 +136,7 @@ TEST_CASE("a full work_dir fails attempts and the worker goes on", "[worker][dis
   a = f.assignment(41, "true");
   a.bundle_digest = large;
   r = f.run(a);
-  CHECK(r.reason == "drover_error");
-  CHECK_THAT(r.message, Catch::StartsWith("no space left on device in " + disk.dir.path.string()));
+  CHECK(r.state == AttemptState::succeeded);  // no copy of the bundle was needed
 
   r = f.run(f.assignment(42, "head -c 1000000 /dev/zero > $DROVER_OUTPUT_DIR/big; echo done"));
   CHECK(r.reason == "drover_error");

@@ -75,8 +75,15 @@ Status create_attempt_dirs(const AttemptPaths& paths, const fs::path& bundle_dir
     fs::create_directories(dir, ec);
     if (ec) return io_error("cannot create " + dir.string(), ec);
   }
-  fs::copy(bundle_dir, paths.sandbox, fs::copy_options::recursive | fs::copy_options::copy_symlinks,
-           ec);
+  // Bundle files are hard links to the cached copy (read-only there): a bundle
+  // with thousands of files costs links, not copies. Where links cannot be made
+  // (another file system, a link limit), the files are copied.
+  const auto tree = fs::copy_options::recursive | fs::copy_options::copy_symlinks;
+  fs::copy(bundle_dir, paths.sandbox, tree | fs::copy_options::create_hard_links, ec);
+  if (ec) {
+    fs::remove_all(paths.sandbox, ec);
+    fs::copy(bundle_dir, paths.sandbox, tree, ec);
+  }
   if (ec) return io_error("cannot copy bundle into sandbox", ec);
   return ok_status();
 }
@@ -237,7 +244,10 @@ Status chown_tree(const fs::path& top, const TaskUser& user) {
   DROVER_TRY(chown_one(top));
   std::error_code ec;
   // Symlinks (e.g. into the shared store) are changed themselves, never followed.
+  // Hard-linked bundle files stay the worker's: they are the bundle cache's inodes.
   for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) continue;
     DROVER_TRY(chown_one(it->path()));
   }
   if (ec) return io_error("cannot walk " + top.string(), ec);

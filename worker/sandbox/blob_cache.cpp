@@ -86,6 +86,13 @@ Result<fs::path> BlobCache::produce_bundle(const std::string& digest) {
     return make_error(unpacked.error().code, fmt::format("unpack of bundle {} failed: {}", digest,
                                                          unpacked.error().describe()));
   }
+  // Sandboxes hard-link these files: nobody may change them in place.
+  for (fs::recursive_directory_iterator it(*tmp, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
+      fs::permissions(it->path(), fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+                      fs::perm_options::remove, ec);
+    }
+  }
   fs::rename(*tmp, dir, ec);
   if (ec) {
     (void)drover::remove_all(*tmp);
