@@ -134,18 +134,29 @@ void add_speculative(const Model& model, const Job& job, int s, TimePoint now,
 
 SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_candidates) {
   SchedulerView view;
+  double free_cpus = 0;
   for (const auto& [id, w] : model.workers()) {
     if (w.state != WorkerState::alive) continue;
     view.workers.push_back(WorkerSlot{id, w.cpus - w.cpus_used,
                                       w.memory > w.memory_used ? w.memory - w.memory_used : 0});
+    free_cpus += std::max(0.0, w.cpus - w.cpus_used);
   }
+  // Enough candidates to fill the free cpus twice over (room to backfill around
+  // ones that fit nowhere): a deep queue costs a pass no more than a short one.
+  double demand = 0;
+  bool cut = false;
+  auto enough = [&] {
+    return view.candidates.size() >= max_candidates ||
+           (view.candidates.size() >= kMinCandidates && demand > 2 * free_cpus);
+  };
   const ActiveCounts active = count_active(model);
   std::vector<Candidate> speculative;
   bool recheck = false;
   for (const Job* job : model.unfinished_jobs()) {
+    if (cut) break;
     auto jit = active.jobs.find(job->id);
     std::int64_t job_room = room(job->spec.max_running, jit == active.jobs.end() ? 0 : jit->second);
-    for (int s = 0; s < static_cast<int>(job->stages.size()) && job_room > 0; ++s) {
+    for (int s = 0; s < static_cast<int>(job->stages.size()) && job_room > 0 && !cut; ++s) {
       if (!model.stage_ready(*job, s)) continue;
       const StageSpec& spec = job->spec.stages[s];
       if (spec.cache && !job->stages[s].cache_checked) continue;  // resolve_cached() first
@@ -157,13 +168,17 @@ SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_cand
         if (stage_room <= 0) break;
         const Task& task = stage.tasks[index];
         if (!runnable(model, task, now, &view.next_not_before)) continue;
-        if (view.candidates.size() >= max_candidates) return view;
+        if (enough()) {
+          cut = true;
+          break;
+        }
         view.candidates.push_back(Candidate{TaskKey{job->id, s, task.index}, spec.resources.cpus,
                                             spec.resources.memory, failed_on(model, task)});
+        demand += spec.resources.cpus;
         --stage_room;
         --job_room;
       }
-      if (spec.speculation && stage_room > 0) {
+      if (spec.speculation && stage_room > 0 && !cut) {
         add_speculative(model, *job, s, now, speculative, &recheck);
       }
     }
@@ -172,7 +187,8 @@ SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_cand
     if (view.candidates.size() >= max_candidates) break;
     view.candidates.push_back(std::move(c));
   }
-  if (recheck) {
+  // Tasks left out (and their backoffs) are looked at again soon.
+  if (recheck || cut) {
     TimePoint at = now + kSpeculationRecheck;
     if (!view.next_not_before || at < *view.next_not_before) view.next_not_before = at;
   }

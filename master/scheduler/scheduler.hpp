@@ -53,6 +53,11 @@ Plan plan(const SchedulerView& view, TimePoint now);
 // Builds the view from the model: at most `max_candidates` runnable tasks.
 SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_candidates);
 
+// A pass collects at least this many candidates, then stops once their cpus
+// exceed twice the free cpus (or at max_candidates); it runs again within
+// kSpeculationRecheck when it stopped early.
+inline constexpr std::size_t kMinCandidates = 64;
+
 // Speculation thresholds (see above).
 inline constexpr double kSpeculationMultiplier = 1.5;
 inline constexpr Duration kSpeculationMinExtra = std::chrono::seconds(1);

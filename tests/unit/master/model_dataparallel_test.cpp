@@ -273,3 +273,21 @@ TEST_CASE("group_bytes inputs reach the worker as a list", "[model]") {
   CHECK(as.inputs == std::vector<std::string>{"/d/a", "/d/b", "/d/c"});
   CHECK(as.input == "/d/a");
 }
+
+TEST_CASE("a deep queue costs a scheduling pass only what the free cpus can take", "[scheduler]") {
+  ManualClock clock;
+  Model m;
+  m.register_worker(reg("w1", 4), clock.now());
+  JobId id = m.submit(job_of("name: deep\nstages:\n  - name: s\n    command: [x]\n"
+                             "    inputs: {range: 10000}\n"),
+                      clock.now()).id;
+  SchedulerView view = build_view(m, clock.now(), 10'000);
+  CHECK(view.candidates.size() == kMinCandidates);
+  REQUIRE(view.next_not_before.has_value());  // the rest is looked at again soon
+  CHECK(*view.next_not_before <= clock.now() + kSpeculationRecheck);
+  CHECK(plan(view, clock.now()).assignments.size() == 4);
+  // Without free cpus nothing beyond the minimum is gathered either.
+  schedule(m, clock.now());
+  CHECK(build_view(m, clock.now(), 10'000).candidates.size() == kMinCandidates);
+  CHECK(m.job(id)->stages[0].pending.size() == 9996);
+}
