@@ -242,3 +242,33 @@ stages:
   }
   CHECK(committed == 32);
 }
+
+TEST_CASE("group_bytes packs consecutive files and the task sees them all", "[integration][dataparallel]") {
+  TempDir tmp;
+  Cluster c(tmp.path / "cluster");
+  start(c, 1, 2);
+  std::map<std::string, std::string> files;
+  for (int i = 0; i < 10; ++i) files["data/f" + std::to_string(i)] = std::string(100, 'x');
+  // 100-byte files, groups of about 250 bytes: a group closes before the file that
+  // would overflow it, so 5 tasks of 2 files each.
+  auto bundle = write_bundle(tmp.path / "b", R"(name: grouped
+stages:
+  - name: s
+    command: ["sh", "-c", "cat $DROVER_INPUT_LIST > $DROVER_OUTPUT_DIR/list; for f in \"$@\"; do basename $f; done > $DROVER_OUTPUT_DIR/args; basename $DROVER_INPUT > $DROVER_OUTPUT_DIR/first", "sh", "{inputs}"]
+    inputs: {files: ["data/*"], group_bytes: 250}
+)", files);
+  std::string job = submit(c, bundle);
+  REQUIRE(c.cli({"wait", job}).exit_code == 0);
+  REQUIRE(c.get("/api/v1/jobs/" + job)["task_count"] == 5);
+  REQUIRE(c.cli({"output", job, "--to", (tmp.path / "out").string()}).exit_code == 0);
+  for (int t = 0; t < 5; ++t) {
+    fs::path dir = tmp.path / "out" / "s" / std::to_string(t);
+    std::string a = "f" + std::to_string(2 * t), b = "f" + std::to_string(2 * t + 1);
+    CHECK(read_text(dir / "args") == a + "\n" + b + "\n");
+    CHECK(read_text(dir / "first") == a + "\n");
+    std::string list = read_text(dir / "list");
+    CHECK(std::count(list.begin(), list.end(), '\n') == 2);
+    CHECK(list.find("/data/" + a + "\n") != std::string::npos);
+    CHECK(list.front() == '/');  // absolute paths
+  }
+}
