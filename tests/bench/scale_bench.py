@@ -10,7 +10,9 @@ one job of --tasks `/bin/true` tasks (`inputs: {range: N}`) with small
   after the job, and the growth divided by the task count (bytes per task);
 - the size of the master's data dir (SQLite state) per task;
 - latency p50/p99/max of GET /api/v1/jobs/{id} and GET /api/v1/cluster, polled
-  back to back on one keep-alive connection from a thread while the job runs.
+  back to back on one keep-alive connection from a thread while the job runs;
+- baselines measured in the same run: GET /api/v1/cluster on the idle master,
+  and /bin/true under `xargs -P<cores>` (no cluster), reported as ratios.
 
 Prints a summary; never asserts on timing.
 
@@ -18,7 +20,7 @@ Usage: tests/bench/scale_bench.py [--build build] [--tasks 100000] [--task-cpus 
        [--worker-cpus 1] [--timeout 3600]
 Every process started here is stopped by PID, also on error.
 """
-import argparse, http.client, json, os, sys, tempfile, threading, time
+import argparse, http.client, json, os, subprocess, sys, tempfile, threading, time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -71,6 +73,27 @@ def mib(n):
     return n / 1048576
 
 
+def xargs_ms_per_task(n, parallel):
+    """Baseline: n x /bin/true under xargs -P, no cluster at all."""
+    t0 = time.monotonic()
+    subprocess.run(["xargs", f"-P{parallel}", "-n1", "/bin/true"], input="\n".join(["x"] * n),
+                   text=True, check=True)
+    return (time.monotonic() - t0) / n * 1000
+
+
+def idle_latency_ms(url, requests=2000):
+    """Baseline: GET /api/v1/cluster on the idle master, back to back."""
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=60)
+    samples = []
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        conn.request("GET", "/api/v1/cluster")
+        conn.getresponse().read()
+        samples.append((time.perf_counter() - t0) * 1000)
+    conn.close()
+    return samples
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -89,6 +112,7 @@ def main():
             pid = c.master.pid
             time.sleep(0.5)
             hwm0, rss0, disk0 = proc_status(pid, "VmHWM"), proc_status(pid, "VmRSS"), dir_bytes(c.data)
+            idle = idle_latency_ms(c.url)
             poller = Poller(c.url)
             poller.start()
             try:
@@ -104,10 +128,15 @@ def main():
             hwm1, rss1, disk1 = proc_status(pid, "VmHWM"), proc_status(pid, "VmRSS"), dir_bytes(c.data)
             info = c.get(f"/api/v1/jobs/{job_id}")
     n = args.tasks
+    cores = os.cpu_count() or 1
+    base_n = min(n, 10000)
+    base_ms = xargs_ms_per_task(base_n, cores)
     print(f"{n} x /bin/true, cpus {args.task_cpus} per task, {args.workers} workers of "
           f"{args.worker_cpus} cpus: job {state}")
     print(f"  submit request: {submit_s:.2f} s; submit -> job end: {wall_s:.2f} s "
           f"({n / wall_s:.0f} tasks/s, {wall_s / n * 1000:.3f} ms/task)")
+    print(f"  baseline, same run: {base_n} x /bin/true under xargs -P{cores} (one per core): {base_ms:.3f} ms/task; "
+          f"drover / xargs per task: {wall_s / n * 1000 / base_ms:.1f}x")
     print(f"  master VmHWM: {mib(hwm0):.1f} MiB before, {mib(hwm1):.1f} MiB after: "
           f"{(hwm1 - hwm0) / n:.0f} bytes/task; VmRSS now {mib(rss1):.1f} MiB (was {mib(rss0):.1f})")
     print(f"  master data dir: {mib(disk0):.1f} MiB before, {mib(disk1):.1f} MiB after: "
@@ -117,6 +146,9 @@ def main():
         if s:
             print(f"  {path:24s} {len(s):6d} requests while running: p50 {percentile(s, 50):.2f} ms, "
                   f"p99 {percentile(s, 99):.2f} ms, max {max(s):.2f} ms")
+    print(f"  baseline, same run: GET /api/v1/cluster on the idle master: p50 "
+          f"{percentile(idle, 50):.2f} ms, p99 {percentile(idle, 99):.2f} ms; p99 while running / idle: "
+          f"{percentile([x * 1000 for x in poller.samples['cluster']], 99) / percentile(idle, 99):.1f}x")
     if poller.errors:
         print(f"  {poller.errors} polling requests failed")
     counts = {st["name"]: st.get("counts") for st in info.get("stages", [])}
