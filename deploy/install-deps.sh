@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev libssl-dev
   nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libspdlog-dev libcli11-dev catch2
   libsqlite3-dev libarchive-dev
+  prometheus  # promtool: tests check /metrics with `promtool check metrics` (no daemon is started)
 )
 
 missing=()

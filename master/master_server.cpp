@@ -64,6 +64,9 @@ Result<int> MasterServer::run() {
   std::atomic<std::uint64_t> bytes_received{0};
   api.bytes_received = &bytes_received;
   add_public_routes(router, coordinator, api);
+  router.observe([&coordinator](const std::string& route, const std::string& method, int status) {
+    coordinator.metrics().count_request(route, method, status);
+  });
   add_internal_routes(router, coordinator);
 
   http::ServerOptions sopts;

@@ -164,16 +164,26 @@ void Router::add(std::string method, std::string pattern, SyncHandler handler) {
 }
 
 void Router::add_async(std::string method, std::string pattern, AsyncHandler handler) {
-  routes_.push_back(Route{std::move(method), split_segments(pattern), std::move(handler)});
+  std::vector<std::string> segments = split_segments(pattern);
+  routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments), std::move(handler)});
 }
 
 void Router::dispatch(Request& request, Respond respond) const {
   const std::vector<std::string> segments = split_segments(request.path);
   bool path_known = false;
+  auto observed = [this, &request](Respond inner, const std::string& route) -> Respond {
+    if (!observer_) return inner;
+    return [observer = observer_, route, method = request.method,
+            inner = std::move(inner)](Response response) mutable {
+      observer(route, method, response.status);
+      inner(std::move(response));
+    };
+  };
   for (const Route& route : routes_) {
     if (!matches(route.segments, segments)) continue;
     path_known = true;
     if (route.method != request.method) continue;
+    respond = observed(std::move(respond), route.pattern);
     request.params.clear();
     for (std::size_t i = 0; i < segments.size(); ++i) {
       const std::string& p = route.segments[i];
@@ -192,6 +202,7 @@ void Router::dispatch(Request& request, Respond respond) const {
     }
     return;
   }
+  respond = observed(std::move(respond), "");
   if (path_known) {
     Response response = Response::error(
         make_error(ErrorCode::invalid_argument, "method " + request.method + " not allowed"));

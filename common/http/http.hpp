@@ -84,13 +84,20 @@ class Router {
   // Matches and runs a handler. Runs on the caller's thread.
   void dispatch(Request& request, Respond respond) const;
 
+  // Called with the matched route's pattern ("/api/v1/jobs/{job}", or "" when
+  // none matched), the method and the status of every response (metrics).
+  using Observer = std::function<void(const std::string& route, const std::string& method, int status)>;
+  void observe(Observer observer) { observer_ = std::move(observer); }
+
  private:
   struct Route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;
     AsyncHandler handler;
   };
   std::vector<Route> routes_;
+  Observer observer_;
 };
 
 // Splits "/a/b?x=1" into path and decoded query map.

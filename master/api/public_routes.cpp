@@ -194,6 +194,11 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
     if (options.bytes_received) info.bytes_received = options.bytes_received->load();
     return Response::json(200, info);
   });
+  router.add("GET", "/metrics", [&co, options](Request&) -> Result<Response> {
+    std::uint64_t bytes = options.bytes_received ? options.bytes_received->load() : 0;
+    return Response::text(200, co.metrics().render(co.model(), bytes),
+                          "text/plain; version=0.0.4; charset=utf-8");
+  });
   add_log_route(router, co, options);
 }
 

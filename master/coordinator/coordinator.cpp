@@ -60,8 +60,13 @@ void Coordinator::flush() {
   // The transaction runs off the strand; reads and new operations go on meanwhile.
   writing_ = true;
   auto status = std::make_shared<Status>(ok_status());
+  const auto handed = std::chrono::steady_clock::now();
   reactor_.run_blocking([this, snap = pending_, status] { *status = store_.write(*snap); },
-                        [this, status] { write_done(*status); });
+                        [this, status, handed] {
+                          metrics_.commit_seconds.observe(std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - handed).count());
+                          write_done(*status);
+                        });
 }
 
 void Coordinator::write_done(const Status& s) {
@@ -126,7 +131,11 @@ void Coordinator::schedule_pass() {
       request_schedule();
       continue;
     }
-    out.emplace_back(worker, model_.assignment_for(model_.assign(key, worker, now)));
+    const Attempt& a = model_.assign(key, worker, now);
+    if (TimePoint since = model_.runnable_since(a); since != TimePoint{} && now >= since) {
+      metrics_.scheduling_seconds.observe(std::chrono::duration<double>(now - since).count());
+    }
+    out.emplace_back(worker, model_.assignment_for(a));
   }
   if (!out.empty()) {
     crash_.reached(CrashPoints::Point::assign_before_commit);
@@ -317,6 +326,7 @@ void Coordinator::register_worker(const WorkerRegistration& reg, Reply<Registrat
 }
 
 void Coordinator::heartbeat(const WorkerId& id, const Heartbeat& hb, Reply<HeartbeatReply> reply) {
+  ++metrics_.heartbeats;
   auto fx = model_.heartbeat(id, hb, clock_.now(), options_.worker_timeout);
   HeartbeatReply out;
   if (!fx) {
@@ -374,6 +384,9 @@ void Coordinator::attempt_finished(AttemptId id, const AttemptReport& report, Re
   if (!fx.ok()) {
     reply(fx.error());
     return;
+  }
+  if (report.started_at > 0 && report.finished_at >= report.started_at) {
+    metrics_.attempt_seconds.observe(static_cast<double>(report.finished_at - report.started_at) / 1000);
   }
   const Job* job = model_.job(a->task.job);
   if (job && is_terminal(job->state)) {

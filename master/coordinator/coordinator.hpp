@@ -18,6 +18,7 @@
 #include "common/proto/worker.hpp"
 #include "master/coordinator/crash_points.hpp"
 #include "master/coordinator/reactor.hpp"
+#include "master/metrics/metrics.hpp"
 #include "master/model/model.hpp"
 #include "master/store/blob_store.hpp"
 #include "master/store/store.hpp"
@@ -73,6 +74,7 @@ class Coordinator {
   void leave(const WorkerId& id, Reply<Ok> reply);
 
   const Model& model() const { return model_; }
+  MasterMetrics& metrics() { return metrics_; }
   BlobStore& blobs() { return blobs_; }
   const std::filesystem::path& shared_root() const { return options_.shared_root; }
   // Whether a committed output (blob digest or shared: ref) is still there.
@@ -112,6 +114,7 @@ class Coordinator {
   CoordinatorOptions options_;
   CrashPoints crash_;
   Model model_;
+  MasterMetrics metrics_;
   std::map<WorkerId, Outbox> outboxes_;
   // Workers loaded from the store at start that have not registered or polled with
   // this master yet: no work goes to them until they do, since a registration

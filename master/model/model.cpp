@@ -352,6 +352,7 @@ bool Model::invalidate_output(const TaskKey& key, TimePoint now) {
   task.output_bytes = 0;
   task.cached = false;
   --stage.succeeded;
+  stage.done_at = TimePoint{};
   if (is_terminal(job.state)) {
     refresh(key);
     return true;
@@ -403,9 +404,15 @@ void Model::commit_output(Job& job, const TaskKey& key, const std::string& ref,
 
 void Model::maybe_finish(Job& job, TimePoint now, Effects& fx) {
   if (is_terminal(job.state)) return;
-  for (const Stage& s : job.stages) {
-    if (!s.done()) return;
+  bool all_done = true;
+  for (Stage& s : job.stages) {
+    if (!s.done()) {
+      all_done = false;
+    } else if (s.done_at == TimePoint{}) {
+      s.done_at = now;
+    }
   }
+  if (!all_done) return;
   std::int64_t failed = job.failed_tasks();
   if (failed == 0) {
     finish_job(job, JobState::succeeded, "", now, fx);
@@ -514,6 +521,18 @@ bool Model::stage_ready(const Job& job, int s) const {
     if (!job.stages[job.spec.stage_index(up)].done()) return false;
   }
   return true;
+}
+
+TimePoint Model::runnable_since(const Attempt& a) const {
+  if (a.number > 1) return a.not_before;  // a retry: since its backoff ended or it was lost
+  const Job& job = jobs_.at(a.task.job);
+  TimePoint since = job.submitted_at;
+  for (const std::string& up : job.spec.stages[a.task.stage].after) {
+    TimePoint done = job.stages[job.spec.stage_index(up)].done_at;
+    if (done == TimePoint{}) return TimePoint{};
+    since = std::max(since, done);
+  }
+  return since;
 }
 
 Assignment Model::assignment_for(const Attempt& a) const {

@@ -86,6 +86,7 @@ struct Stage {
   std::map<TaskState, std::int64_t> counts;  // tasks by state
   std::vector<std::int64_t> run_ms;  // run times of committed attempts (speculation)
   bool cache_checked = false;        // stage.cache: pending tasks were looked up once ready
+  TimePoint done_at{};               // when its last task ended (in memory; unknown after a restart)
   bool done() const { return succeeded + failed == static_cast<std::int64_t>(tasks.size()); }
 };
 
@@ -214,6 +215,9 @@ class Model {
   const std::map<AttemptId, Attempt>& attempts() const { return attempts_; }
   const Task& task(const TaskKey& key) const;
   Assignment assignment_for(const Attempt& attempt) const;
+  // When the attempt's task became runnable (submit, upstream done, backoff end);
+  // TimePoint{} when unknown (upstream finished before a restart).
+  TimePoint runnable_since(const Attempt& attempt) const;
 
   // Jobs not yet finished, in scheduling order (priority desc, then submit order).
   std::vector<const Job*> unfinished_jobs() const;

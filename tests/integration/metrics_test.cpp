@@ -1,0 +1,60 @@
+// GET /metrics on a running cluster: Prometheus text that promtool accepts,
+// with the counts a scrape should show.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "tests/integration/bundles.hpp"
+#include "tests/support/support.hpp"
+
+using namespace drover;
+using namespace drover::test;
+using namespace std::chrono_literals;
+
+TEST_CASE("metrics are Prometheus text that promtool checks without problems", "[integration][metrics]") {
+  TempDir tmp;
+  Cluster c(tmp.path / "cluster");
+  c.start_master();
+  c.start_worker("w1", 2);
+  c.start_worker("w2", 2);
+  REQUIRE(c.wait_workers_alive(2));
+  auto bundle = write_bundle(tmp.path / "b", R"(name: m
+max_attempts: 1
+max_failed_tasks: 1
+stages:
+  - name: s
+    command: ["sh", "-c", "test {index} != 3"]
+    inputs: {range: 6}
+)");
+  std::string job = submit(c, bundle);
+  CHECK(c.cli({"wait", job}).exit_code == 4);
+  (void)c.client().get("/api/v1/no-such-route");
+
+  auto r = c.client().get("/metrics");
+  REQUIRE(r.ok());
+  REQUIRE(r->status == 200);
+  const std::string text = r->body;
+  CHECK_THAT(r->content_type, Catch::StartsWith("text/plain; version=0.0.4"));
+  CHECK_THAT(text, Catch::Contains("drover_workers{state=\"alive\"} 2\n"));
+  CHECK_THAT(text, Catch::Contains("drover_cpus 4\n"));
+  CHECK_THAT(text, Catch::Contains("drover_jobs{state=\"partial\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains("drover_attempt_duration_seconds_count 6\n"));
+  CHECK_THAT(text, Catch::Contains("drover_scheduling_latency_seconds_count 6\n"));
+  CHECK_THAT(text, Catch::Contains("route=\"/api/v1/jobs/{job}\",method=\"GET\",status=\"200\"}"));
+  CHECK_THAT(text, Catch::Contains("route=\"unmatched\",method=\"GET\",status=\"404\"} 1\n"));
+  CHECK_THAT(text, !Catch::Contains("drover_heartbeats_total 0\n"));
+
+  const fs::path file = tmp.path / "metrics.txt";
+  std::ofstream(file) << text;
+  auto which = run_command({"sh", "-c", "command -v promtool"}, 10s, tmp.path);
+  if (which.exit_code != 0) {
+    WARN("promtool not installed (deploy/install-deps.sh installs it): format not linted");
+    return;
+  }
+  auto check = run_command({"sh", "-c", "promtool check metrics < \"$1\"", "sh", file.string()}, 30s,
+                           tmp.path);
+  INFO(check.out << check.err);
+  CHECK(check.exit_code == 0);
+  CHECK(check.out.empty());
+  CHECK(check.err.empty());
+}
