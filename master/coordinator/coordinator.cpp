@@ -60,11 +60,11 @@ void Coordinator::flush() {
   // The transaction runs off the strand; reads and new operations go on meanwhile.
   writing_ = true;
   auto status = std::make_shared<Status>(ok_status());
-  const auto handed = std::chrono::steady_clock::now();
+  const auto handed = clock_.steady_now();
   reactor_.run_blocking([this, snap = pending_, status] { *status = store_.write(*snap); },
                         [this, status, handed] {
                           metrics_.commit_seconds.observe(std::chrono::duration<double>(
-                              std::chrono::steady_clock::now() - handed).count());
+                              clock_.steady_now() - handed).count());
                           write_done(*status);
                         });
 }
