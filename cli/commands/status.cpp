@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "cli/render/format.hpp"
+#include "cli/render/progress.hpp"
 #include "cli/render/table.hpp"
 
 namespace drover::cli {
@@ -19,7 +20,7 @@ std::string tasks_cell(const std::map<std::string, std::int64_t>& counts, std::i
 
 std::string render_stages_table(const JobInfo& job) {
   Table table({"STAGE", "TASKS", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "LOST", "KILLED",
-               "PROGRESS"});
+               "PROGRESS", "ETA"});
   for (const auto& stage : job.stages) {
     const auto& c = stage.counts;
     table.add_row({stage.name, std::to_string(stage.task_count),
@@ -27,7 +28,8 @@ std::string render_stages_table(const JobInfo& job) {
                    std::to_string(count_of(c, "assigned") + count_of(c, "running")),
                    std::to_string(count_of(c, "succeeded")), std::to_string(count_of(c, "failed")),
                    std::to_string(count_of(c, "lost")), std::to_string(count_of(c, "killed")),
-                   fmt::format("{}%", static_cast<int>(std::floor(stage.progress * 100)))});
+                   fmt::format("{}%", static_cast<int>(std::floor(stage.progress * 100))),
+                   eta_text(stage.eta_ms)});
   }
   return table.render();
 }

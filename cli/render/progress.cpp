@@ -1,5 +1,7 @@
 #include "cli/render/progress.hpp"
 
+#include "common/base/units.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -19,11 +21,19 @@ std::size_t stage_name_width(const JobInfo& job) {
   return width + 2;
 }
 
+std::string eta_text(std::int64_t eta_ms) {
+  if (eta_ms < 0) return "-";
+  if (eta_ms == 0) return "0s";
+  return format_duration(std::chrono::seconds((eta_ms + 999) / 1000));
+}
+
 std::string stage_progress_line(const StageInfo& stage, std::size_t name_width) {
   const auto running = count_of(stage.counts, "running") + count_of(stage.counts, "assigned");
-  return fmt::format("{:<{}}{}/{} succeeded  {} running  {} failed", stage.name, name_width,
-                     count_of(stage.counts, "succeeded"), stage.task_count, running,
-                     count_of(stage.counts, "failed"));
+  std::string line = fmt::format("{:<{}}{}/{} succeeded  {} running  {} failed", stage.name,
+                                 name_width, count_of(stage.counts, "succeeded"), stage.task_count,
+                                 running, count_of(stage.counts, "failed"));
+  if (stage.eta_ms > 0 && running > 0) line += "  eta " + eta_text(stage.eta_ms);
+  return line;
 }
 
 std::vector<std::string> progress_lines(const JobInfo& job) {

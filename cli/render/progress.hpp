@@ -23,6 +23,9 @@ namespace drover::cli {
 std::size_t stage_name_width(const JobInfo& job);
 
 // "count     120/200 succeeded  4 running  0 failed" (running includes assigned).
+// "1m30s" for an ETA in ms; "-" when unknown (-1); "0s" when done.
+std::string eta_text(std::int64_t eta_ms);
+
 std::string stage_progress_line(const StageInfo& stage, std::size_t name_width);
 
 // One line per stage, in spec order.

@@ -27,9 +27,10 @@ struct StageInfo {
   std::map<std::string, std::int64_t> counts;  // task state -> number of tasks
   std::vector<TaskFailure> failures;           // tasks failed for good, and recent failed attempts
   double progress = 0;                         // fraction of tasks succeeded (+ running progress)
+  std::int64_t eta_ms = -1;  // estimated time to the stage's end; -1 unknown (nothing finished yet)
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StageInfo, name, after, task_count, counts,
-                                                failures, progress)
+                                                failures, progress, eta_ms)
 
 struct JobInfo {
   std::string id;

@@ -382,6 +382,7 @@ void Model::task_succeeded(Job& job, Task& task, const Attempt& a, TimePoint now
   if (a.started_at != TimePoint{} && a.finished_at >= a.started_at) {
     stage.run_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
                                a.finished_at - a.started_at).count());
+    stage.run_ms_sum += stage.run_ms.back();
   }
   const StageSpec& spec = job.spec.stages[a.task.stage];
   if (spec.cache && !task.cache_base.empty()) {

@@ -84,7 +84,8 @@ struct Stage {
   std::set<std::int64_t> active;     // indices of tasks assigned or running (progress, speculation)
   std::set<std::int64_t> troubled;   // indices of tasks with a failed or lost attempt (views)
   std::map<TaskState, std::int64_t> counts;  // tasks by state
-  std::vector<std::int64_t> run_ms;  // run times of committed attempts (speculation)
+  std::vector<std::int64_t> run_ms;  // run times of committed attempts (speculation, ETA)
+  std::int64_t run_ms_sum = 0;
   bool cache_checked = false;        // stage.cache: pending tasks were looked up once ready
   TimePoint done_at{};               // when its last task ended (in memory; unknown after a restart)
   bool done() const { return succeeded + failed == static_cast<std::int64_t>(tasks.size()); }

@@ -39,6 +39,7 @@ void Model::rebuild() {
       s.troubled.clear();
       s.counts.clear();
       s.run_ms.clear();
+      s.run_ms_sum = 0;
       for (Task& t : s.tasks) {
         t.attempts.clear();
         ++s.counts[t.state];  // as stored; refresh() below moves it to the derived state
@@ -74,6 +75,7 @@ void Model::rebuild() {
           if (a.state == AttemptState::succeeded && a.started_at != TimePoint{}) {
             job.stages[s].run_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                a.finished_at - a.started_at).count());
+            job.stages[s].run_ms_sum += job.stages[s].run_ms.back();
           }
         }
       }

@@ -24,6 +24,16 @@ std::optional<TaskFailure> last_failure(const Model& model, const std::string& s
 
 }  // namespace
 
+std::int64_t stage_eta_ms(const Stage& stage, double done) {
+  const auto total = static_cast<double>(stage.tasks.size());
+  const double left = total - done - static_cast<double>(stage.failed);
+  if (left <= 0) return 0;
+  if (stage.run_ms.empty()) return -1;
+  const double mean_ms = static_cast<double>(stage.run_ms_sum) / static_cast<double>(stage.run_ms.size());
+  const double parallel = std::max<double>(1, static_cast<double>(stage.active.size()));
+  return static_cast<std::int64_t>(left * mean_ms / parallel);
+}
+
 AttemptInfo attempt_info(const Attempt& a) {
   AttemptInfo out;
   out.id = a.id;
@@ -90,6 +100,7 @@ JobInfo job_info(const Model& model, const Job& job, bool with_stages) {
       if (p > 0 && p < 1) done += p;
     }
     st.progress = st.task_count ? done / static_cast<double>(st.task_count) : 1.0;
+    st.eta_ms = stage_eta_ms(stage, done);
     out.task_count += st.task_count;
     if (!with_stages) continue;
     for (std::int64_t index : stage.troubled) {

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "master/metrics/metrics.hpp"
+#include "master/model/views.hpp"
 #include "tests/unit/master/model_fixture.hpp"
 
 using namespace drover;
@@ -75,4 +76,18 @@ TEST_CASE("a task's runnable time is its submit, its upstream's end or its backo
   auto downstream = schedule(m, clock.now());
   REQUIRE(downstream.size() == 1);
   CHECK(m.runnable_since(*m.attempt(downstream[0])) == a_done);
+}
+
+TEST_CASE("a stage's ETA is the work left at the mean run time over the running attempts", "[model]") {
+  Stage stage;
+  stage.tasks.resize(10);
+  CHECK(stage_eta_ms(stage, 0) == -1);  // nothing finished: unknown
+  stage.run_ms = {1000, 3000};
+  stage.run_ms_sum = 4000;
+  stage.succeeded = 2;
+  stage.active = {2, 3, 4, 5};
+  // 10 - 2.5 done = 7.5 tasks x 2000 ms / 4 running
+  CHECK(stage_eta_ms(stage, 2.5) == 3750);
+  stage.failed = 1;
+  CHECK(stage_eta_ms(stage, 9) == 0);
 }
