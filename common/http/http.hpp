@@ -89,6 +89,13 @@ class Router {
   using Observer = std::function<void(const std::string& route, const std::string& method, int status)>;
   void observe(Observer observer) { observer_ = std::move(observer); }
 
+  // (method, pattern) of every route, in registration order.
+  std::vector<std::pair<std::string, std::string>> routes() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const Route& r : routes_) out.emplace_back(r.method, r.pattern);
+    return out;
+  }
+
  private:
   struct Route {
     std::string method;

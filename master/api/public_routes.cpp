@@ -8,6 +8,7 @@
 #include "common/proto/output_ref.hpp"
 #include "master/api/bundle_intake.hpp"
 #include "master/api/lookup.hpp"
+#include "master/api/openapi.hpp"
 #include "master/api/routes.hpp"
 #include "master/model/views.hpp"
 
@@ -193,6 +194,9 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
     ClusterInfo info = cluster_info(co.model());
     if (options.bytes_received) info.bytes_received = options.bytes_received->load();
     return Response::json(200, info);
+  });
+  router.add("GET", "/api/v1/openapi.json", [](Request&) -> Result<Response> {
+    return Response::text(200, std::string(openapi_json()), "application/json");
   });
   router.add("GET", "/metrics", [&co, options](Request&) -> Result<Response> {
     std::uint64_t bytes = options.bytes_received ? options.bytes_received->load() : 0;

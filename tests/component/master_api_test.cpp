@@ -2,7 +2,10 @@
 // Coordinator, SQLite store and blob store, with a manual clock and reactor.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
+#include <set>
 #include <fstream>
 
 #include "common/archive/archive.hpp"
@@ -181,4 +184,54 @@ TEST_CASE("the jobs list pages with limit and after", "[component][master]") {
   REQUIRE(page2["jobs"].size() == 1);
   CHECK(page2["next"] == "");
   CHECK(m.call("GET", "/api/v1/jobs?limit=0").status == 400);
+}
+
+TEST_CASE("the OpenAPI description names exactly the public routes", "[component][master][openapi]") {
+  TempDir tmp;
+  Master m(tmp.path / "master");
+  auto served = m.call("GET", "/api/v1/openapi.json");
+  REQUIRE(served.ok());
+  auto spec = nlohmann::json::parse(served.body);
+  CHECK(spec["openapi"] == "3.0.3");
+  std::set<std::pair<std::string, std::string>> documented;
+  for (const auto& [path, ops] : spec["paths"].items()) {
+    for (const auto& [method, op] : ops.items()) {
+      std::string upper = method;
+      std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+      documented.emplace(upper, path);
+      CHECK(op.contains("responses"));
+      // Every {param} of the path is described.
+      for (std::size_t at = path.find('{'); at != std::string::npos; at = path.find('{', at + 1)) {
+        std::string name = path.substr(at + 1, path.find('}', at) - at - 1);
+        bool found = false;
+        for (const auto& p : op.value("parameters", nlohmann::json::array())) {
+          found = found || (p["in"] == "path" && p["name"] == name);
+        }
+        INFO(method << " " << path << " {" << name << "}");
+        CHECK(found);
+      }
+    }
+  }
+  std::set<std::pair<std::string, std::string>> routes;
+  for (const auto& [method, pattern] : m.router.routes()) {
+    if (pattern.rfind("/internal/", 0) == 0) continue;  // worker protocol: in the README
+    routes.emplace(method, pattern);
+  }
+  CHECK(documented == routes);
+  // References resolve.
+  std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& j) {
+    if (j.is_object()) {
+      if (auto r = j.find("$ref"); r != j.end()) {
+        std::string target = r->get<std::string>();
+        REQUIRE(target.rfind("#/components/", 0) == 0);
+        auto ptr = nlohmann::json::json_pointer(target.substr(1));
+        INFO(target);
+        CHECK(spec.contains(ptr));
+      }
+      for (const auto& [k, v] : j.items()) walk(v);
+    } else if (j.is_array()) {
+      for (const auto& v : j) walk(v);
+    }
+  };
+  walk(spec);
 }
