@@ -20,7 +20,7 @@ std::string tasks_cell(const std::map<std::string, std::int64_t>& counts, std::i
 
 std::string render_stages_table(const JobInfo& job) {
   Table table({"STAGE", "TASKS", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "LOST", "KILLED",
-               "PROGRESS", "ETA"});
+               "PROGRESS", "ETA", "TOOK", "CPU"});
   for (const auto& stage : job.stages) {
     const auto& c = stage.counts;
     table.add_row({stage.name, std::to_string(stage.task_count),
@@ -29,7 +29,11 @@ std::string render_stages_table(const JobInfo& job) {
                    std::to_string(count_of(c, "succeeded")), std::to_string(count_of(c, "failed")),
                    std::to_string(count_of(c, "lost")), std::to_string(count_of(c, "killed")),
                    fmt::format("{}%", static_cast<int>(std::floor(stage.progress * 100))),
-                   eta_text(stage.eta_ms)});
+                   eta_text(stage.eta_ms),
+                   stage.finished_at > 0 && stage.started_at > 0
+                       ? eta_text(stage.finished_at - stage.started_at)
+                       : "-",
+                   fmt::format("{:.1f}s", stage.cpu_seconds)});
   }
   return table.render();
 }

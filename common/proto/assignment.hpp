@@ -90,6 +90,7 @@ struct AttemptReport {
   std::int64_t started_at = 0;  // ms since epoch, worker clock
   std::int64_t finished_at = 0;
   std::string checkpoint_digest;  // final checkpoint saved when the attempt ended; empty = none
+  std::int64_t cpu_ms = 0;        // user + system cpu time the task used (accounting)
   // Upstream outputs that could not be fetched or were corrupt (failed, drover_error):
   // the master reruns their producing tasks (lineage) and does not count this failure.
   std::vector<UpstreamOutput> missing_upstream;
@@ -97,6 +98,7 @@ struct AttemptReport {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AttemptReport, state, exit_code, signal, reason,
                                                 message, output_digest, output_bytes,
                                                 stdout_digest, stderr_digest, started_at,
-                                                finished_at, checkpoint_digest, missing_upstream)
+                                                finished_at, checkpoint_digest, cpu_ms,
+                                                missing_upstream)
 
 }  // namespace drover

@@ -28,9 +28,13 @@ struct StageInfo {
   std::vector<TaskFailure> failures;           // tasks failed for good, and recent failed attempts
   double progress = 0;                         // fraction of tasks succeeded (+ running progress)
   std::int64_t eta_ms = -1;  // estimated time to the stage's end; -1 unknown (nothing finished yet)
+  std::int64_t started_at = 0;   // ms since epoch: its first attempt's start; 0 = not yet
+  std::int64_t finished_at = 0;  // its last task's end, once every task is done; 0 = not yet
+  double cpu_seconds = 0;        // cpu time of all its attempts that ended
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StageInfo, name, after, task_count, counts,
-                                                failures, progress, eta_ms)
+                                                failures, progress, eta_ms, started_at,
+                                                finished_at, cpu_seconds)
 
 struct JobInfo {
   std::string id;
@@ -49,11 +53,12 @@ struct JobInfo {
   std::vector<StageInfo> stages;               // in spec order; empty in list views
   std::vector<TaskFailure> failed_tasks;       // failed for good (max_failed_tasks); job views only
   std::string rerun_of;                        // the job this one reruns (`drover rerun`)
+  double cpu_seconds = 0;                      // cpu time of all its attempts that ended
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JobInfo, id, name, state, priority, bundle_digest,
                                                 user, source, submitted_at, started_at,
                                                 finished_at, message, task_count, counts, stages,
-                                                failed_tasks, rerun_of)
+                                                failed_tasks, rerun_of, cpu_seconds)
 
 struct JobList {
   std::vector<JobInfo> jobs;

@@ -23,10 +23,11 @@ struct AttemptInfo {
   std::string reason;
   std::string message;
   double progress = -1;
+  std::int64_t cpu_ms = 0;  // cpu time the task used (once it ended)
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AttemptInfo, id, number, worker, state, assigned_at,
                                                 started_at, finished_at, exit_code, signal, reason,
-                                                message, progress)
+                                                message, progress, cpu_ms)
 
 struct TaskInfo {
   std::string job;

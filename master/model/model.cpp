@@ -176,10 +176,16 @@ Status Model::started(AttemptId id, const WorkerId& worker, TimePoint started_at
   if (a.state == AttemptState::assigned) {
     a.state = AttemptState::running;
     a.started_at = started_at;
+    note_start(a);
     dirty_.attempts.insert(id);
     refresh(a.task);
   }
   return ok_status();
+}
+
+void Model::note_start(const Attempt& a) {
+  Stage& stage = jobs_.at(a.task.job).stages[a.task.stage];
+  if (stage.started_at == TimePoint{} || a.started_at < stage.started_at) stage.started_at = a.started_at;
 }
 
 void Model::release(Attempt& a) {
@@ -269,7 +275,12 @@ Result<Effects> Model::finished(AttemptId id, const WorkerId& worker, const Atte
   Task& task = task_mut(a.task);
   Effects fx;
   fx.reschedule = true;
-  if (a.started_at == TimePoint{} && r.started_at > 0) a.started_at = from_millis(r.started_at);
+  if (a.started_at == TimePoint{} && r.started_at > 0) {
+    a.started_at = from_millis(r.started_at);
+    note_start(a);
+  }
+  a.cpu_ms = r.cpu_ms;
+  job.stages[a.task.stage].cpu_ms += r.cpu_ms;
   a.exit_code = r.exit_code;
   a.signal = r.signal;
   a.reason = r.reason;

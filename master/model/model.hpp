@@ -57,6 +57,7 @@ struct Attempt {
   std::uint64_t output_bytes = 0;
   std::string stdout_digest, stderr_digest;
   double progress = -1;
+  std::int64_t cpu_ms = 0;
 };
 
 struct Task {
@@ -86,6 +87,8 @@ struct Stage {
   std::map<TaskState, std::int64_t> counts;  // tasks by state
   std::vector<std::int64_t> run_ms;  // run times of committed attempts (speculation, ETA)
   std::int64_t run_ms_sum = 0;
+  std::int64_t cpu_ms = 0;           // cpu time of its attempts that ended (accounting)
+  TimePoint started_at{};            // its first attempt's start
   bool cache_checked = false;        // stage.cache: pending tasks were looked up once ready
   TimePoint done_at{};               // when its last task ended (in memory; unknown after a restart)
   bool done() const { return succeeded + failed == static_cast<std::int64_t>(tasks.size()); }
@@ -245,6 +248,7 @@ class Model {
 
  private:
   Task& task_mut(const TaskKey& key);
+  void note_start(const Attempt& a);  // accounting: the stage's first start
   // Derives task.state (and the stage's pending set) from its fields and attempts.
   void refresh(const TaskKey& key);
   bool has_other_active(const Task& task, AttemptId except) const;

@@ -40,6 +40,9 @@ void Model::rebuild() {
       s.counts.clear();
       s.run_ms.clear();
       s.run_ms_sum = 0;
+      s.cpu_ms = 0;
+      s.started_at = TimePoint{};
+      s.done_at = TimePoint{};
       for (Task& t : s.tasks) {
         t.attempts.clear();
         ++s.counts[t.state];  // as stored; refresh() below moves it to the derived state
@@ -72,6 +75,10 @@ void Model::rebuild() {
         refresh(TaskKey{id, s, t.index});
         for (AttemptId aid : t.attempts) {
           const Attempt& a = attempts_.at(aid);
+          Stage& st = job.stages[s];
+          st.cpu_ms += a.cpu_ms;
+          if (a.started_at != TimePoint{}) note_start(a);
+          if (st.done() && a.finished_at > st.done_at) st.done_at = a.finished_at;
           if (a.state == AttemptState::succeeded && a.started_at != TimePoint{}) {
             job.stages[s].run_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                a.finished_at - a.started_at).count());

@@ -48,6 +48,7 @@ AttemptInfo attempt_info(const Attempt& a) {
   out.reason = a.reason;
   out.message = a.message;
   out.progress = a.progress;
+  out.cpu_ms = a.cpu_ms;
   return out;
 }
 
@@ -101,6 +102,10 @@ JobInfo job_info(const Model& model, const Job& job, bool with_stages) {
     }
     st.progress = st.task_count ? done / static_cast<double>(st.task_count) : 1.0;
     st.eta_ms = stage_eta_ms(stage, done);
+    st.started_at = ms_or_zero(stage.started_at);
+    st.finished_at = stage.done() ? ms_or_zero(stage.done_at) : 0;
+    st.cpu_seconds = static_cast<double>(stage.cpu_ms) / 1000;
+    out.cpu_seconds += st.cpu_seconds;
     out.task_count += st.task_count;
     if (!with_stages) continue;
     for (std::int64_t index : stage.troubled) {

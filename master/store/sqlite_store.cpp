@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS attempts (
   assigned_at INTEGER NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
   exit_code INTEGER NOT NULL, signal INTEGER NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL,
   output_digest TEXT NOT NULL, output_bytes INTEGER NOT NULL, stdout_digest TEXT NOT NULL,
-  stderr_digest TEXT NOT NULL);
+  stderr_digest TEXT NOT NULL, cpu_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS workers (
   id TEXT PRIMARY KEY, address TEXT NOT NULL, cpus REAL NOT NULL, memory INTEGER NOT NULL,
   labels TEXT NOT NULL, state TEXT NOT NULL, registered_at INTEGER NOT NULL,
@@ -52,6 +52,7 @@ constexpr AddedColumn kAddedColumns[] = {
     {"tasks", "gave_up", "INTEGER NOT NULL DEFAULT 0"},
     {"tasks", "cached", "INTEGER NOT NULL DEFAULT 0"},
     {"tasks", "cache_base", "TEXT NOT NULL DEFAULT ''"},
+    {"attempts", "cpu_ms", "INTEGER NOT NULL DEFAULT 0"},
 };
 
 std::int64_t ms(TimePoint t) { return to_millis(t); }
@@ -125,7 +126,7 @@ Status save_attempt(Statement& st, const Attempt& a) {
   st.bind(ms(a.assigned_at)).bind(ms(a.started_at)).bind(ms(a.finished_at));
   st.bind(a.exit_code).bind(a.signal).bind(a.reason).bind(a.message);
   st.bind(a.output_digest).bind(static_cast<std::int64_t>(a.output_bytes));
-  st.bind(a.stdout_digest).bind(a.stderr_digest);
+  st.bind(a.stdout_digest).bind(a.stderr_digest).bind(a.cpu_ms);
   return st.run();
 }
 
@@ -153,7 +154,7 @@ Status SqliteStore::write(const Snapshot& snap) {
     Statement tasks(db_, "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     for (const auto& [k, t] : snap.tasks) DROVER_TRY(save_task(tasks, k, t));
     Statement attempts(db_,
-                       "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                       "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     for (const Attempt& a : snap.attempts) DROVER_TRY(save_attempt(attempts, a));
     Statement workers(db_, "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?,?,?)");
     for (const Worker& w : snap.workers) DROVER_TRY(save_worker(workers, w));
@@ -255,7 +256,7 @@ Status SqliteStore::load_tasks(Model& model) {
 Status SqliteStore::load_attempts(Model& model) {
   Statement st(db_, "SELECT id, job, stage, idx, number, worker, state, not_before, assigned_at, "
                     "started_at, finished_at, exit_code, signal, reason, message, output_digest, "
-                    "output_bytes, stdout_digest, stderr_digest FROM attempts ORDER BY id");
+                    "output_bytes, stdout_digest, stderr_digest, cpu_ms FROM attempts ORDER BY id");
   while (st.step()) {
     Attempt a;
     a.id = st.int64(0);
@@ -276,6 +277,7 @@ Status SqliteStore::load_attempts(Model& model) {
     a.output_bytes = static_cast<std::uint64_t>(st.int64(16));
     a.stdout_digest = st.text(17);
     a.stderr_digest = st.text(18);
+    a.cpu_ms = st.int64(19);
     model.load_attempt(std::move(a));
   }
   return st.status();

@@ -58,3 +58,36 @@ stages:
   CHECK(check.out.empty());
   CHECK(check.err.empty());
 }
+
+TEST_CASE("finished jobs keep their accounting: cpu time and stage times survive a restart", "[integration][metrics]") {
+  TempDir tmp;
+  Cluster c(tmp.path / "cluster");
+  c.start_master();
+  c.start_worker("w1", 2);
+  REQUIRE(c.wait_workers_alive(1));
+  // Each task burns some cpu in the shell itself.
+  auto bundle = write_bundle(tmp.path / "b", R"(name: burn
+stages:
+  - name: s
+    command: ["sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"]
+    inputs: {range: 2}
+)");
+  std::string job = submit(c, bundle);
+  REQUIRE(c.cli({"wait", job}).exit_code == 0);
+  auto check = [&] {
+    auto info = c.get("/api/v1/jobs/" + job);
+    INFO(info.dump());
+    CHECK(info["cpu_seconds"].get<double>() > 0.05);
+    const auto& stage = info["stages"][0];
+    CHECK(stage["started_at"].get<std::int64_t>() > 0);
+    CHECK(stage["finished_at"].get<std::int64_t>() >= stage["started_at"].get<std::int64_t>());
+    CHECK(stage["cpu_seconds"].get<double>() == info["cpu_seconds"].get<double>());
+    for (const auto& t : tasks_of(c, job)) CHECK(t["attempts"][0]["cpu_ms"].get<std::int64_t>() > 0);
+  };
+  check();
+  c.stop_master();
+  c.start_master();
+  check();
+  auto status = c.cli({"status", job});
+  CHECK_THAT(status.out, Catch::Contains("CPU"));
+}

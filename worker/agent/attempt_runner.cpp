@@ -208,6 +208,7 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
 AttemptReport AttemptRunner::outcome(const Assignment& a, const ExecResult& result,
                                      RunningAttempt& attempt) {
   AttemptReport r;
+  r.cpu_ms = result.cpu_ms;
   const auto full = result.termination == Termination::none ? full_disk(attempt.paths())
                                                             : std::nullopt;
   r.exit_code = result.status.exit_code;

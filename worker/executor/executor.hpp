@@ -39,6 +39,8 @@ struct ExecResult {
   Termination termination = Termination::none;
   // Killed by the OOM killer of its memory limit (cgroup backends only).
   bool out_of_memory = false;
+  // User + system cpu time of the process and the descendants it waited for.
+  std::int64_t cpu_ms = 0;
 };
 
 // One running process. kill() may be called from any thread, any number of

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,12 +36,19 @@ bool has_ended(pid_t pid) {
   return info.si_pid != 0;
 }
 
-ExitStatus reap(pid_t pid) {
+// Waits for `pid`; *cpu_ms gets the user + system cpu time it and the
+// descendants it waited for used.
+ExitStatus reap(pid_t pid, std::int64_t* cpu_ms = nullptr) {
   int status = 0;
   pid_t r;
+  struct rusage usage {};
   do {
-    r = waitpid(pid, &status, 0);
+    r = wait4(pid, &status, 0, &usage);
   } while (r < 0 && errno == EINTR);
+  if (cpu_ms && r == pid) {
+    auto ms = [](const timeval& t) { return std::int64_t{t.tv_sec} * 1000 + t.tv_usec / 1000; };
+    *cpu_ms = ms(usage.ru_utime) + ms(usage.ru_stime);
+  }
   ExitStatus out;
   if (r != pid) return out;
   if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
@@ -140,7 +148,7 @@ ExecResult ProcessExecution::wait() {
   // The leader is a zombie: its group id cannot be reused, so killing the
   // group's stragglers (background children of the task) is safe.
   ::kill(-pid_, SIGKILL);
-  result_.status = reap(pid_);
+  result_.status = reap(pid_, &result_.cpu_ms);
   reaped_ = true;
   if (limit_) {
     result_.out_of_memory = limit_->out_of_memory(result_.status.signal);

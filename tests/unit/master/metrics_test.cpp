@@ -91,3 +91,30 @@ TEST_CASE("a stage's ETA is the work left at the mean run time over the running 
   stage.failed = 1;
   CHECK(stage_eta_ms(stage, 9) == 0);
 }
+
+TEST_CASE("accounting: cpu time and start and end of each stage", "[model]") {
+  ManualClock clock;
+  Model m;
+  m.register_worker(reg("w1", 4), clock.now());
+  JobId id = m.submit(job_of("name: j\nstages:\n  - name: s\n    command: [x]\n    inputs: {range: 2}\n"),
+                      clock.now()).id;
+  auto a = schedule(m, clock.now());
+  REQUIRE(a.size() == 2);
+  const TimePoint start = clock.now();
+  for (AttemptId id2 : a) REQUIRE(m.started(id2, "w1", clock.now()).ok());
+  clock.advance(std::chrono::seconds(3));
+  AttemptReport r = report(AttemptState::succeeded);
+  r.cpu_ms = 1500;
+  REQUIRE(m.finished(a[0], "w1", r, clock.now()).ok());
+  JobInfo mid = job_info(m, *m.job(id), true);
+  CHECK(mid.stages[0].started_at == to_millis(start));
+  CHECK(mid.stages[0].finished_at == 0);  // a task is still running
+  clock.advance(std::chrono::seconds(2));
+  r.cpu_ms = 500;
+  REQUIRE(m.finished(a[1], "w1", r, clock.now()).ok());
+  JobInfo done = job_info(m, *m.job(id), true);
+  CHECK(done.stages[0].cpu_seconds == Approx(2.0));
+  CHECK(done.cpu_seconds == Approx(2.0));
+  CHECK(done.stages[0].finished_at == to_millis(clock.now()));
+  CHECK(task_info(m, *m.job(id), 0, m.task(TaskKey{id, 0, 0})).attempts[0].cpu_ms == 1500);
+}
