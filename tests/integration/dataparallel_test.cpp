@@ -33,19 +33,12 @@ std::set<std::string> lines_set(const std::string& s) {
   return out;
 }
 
-// A master and `workers` workers of `cpus` cpus each, all alive.
-void start(Cluster& c, int workers, double cpus) {
-  c.start_master();
-  for (int i = 1; i <= workers; ++i) c.start_worker("w" + std::to_string(i), cpus);
-  REQUIRE(c.wait_workers_alive(static_cast<std::size_t>(workers)));
-}
-
 }  // namespace
 
 TEST_CASE("cache reuses committed outputs across jobs: reused tasks do not run again", "[integration][dataparallel]") {
   TempDir tmp;
   Cluster c(tmp.path / "cluster");
-  start(c, 1, 2);
+  start_cluster(c, 1, 2);
   const fs::path runs = tmp.path / "runs";
   auto bundle = write_bundle(tmp.path / "b", replace_all(R"(name: cached
 env: {RUNS: "@RUNS@"}
@@ -87,7 +80,7 @@ stages:
 TEST_CASE("partial lists exactly the poisoned inputs and rerun --failed-only runs only them", "[integration][dataparallel]") {
   TempDir tmp;
   Cluster c(tmp.path / "cluster");
-  start(c, 1, 2);
+  start_cluster(c, 1, 2);
   const fs::path runs = tmp.path / "runs";
   const fs::path poison = tmp.path / "poison";
   fs::create_directories(poison);
@@ -138,7 +131,7 @@ stages:
 TEST_CASE("one poisoned input too many fails the job", "[integration][dataparallel]") {
   TempDir tmp;
   Cluster c(tmp.path / "cluster");
-  start(c, 1, 2);
+  start_cluster(c, 1, 2);
   auto bundle = write_bundle(tmp.path / "b", R"(name: toomany
 max_attempts: 1
 max_failed_tasks: 1
@@ -155,7 +148,7 @@ stages:
 TEST_CASE("max_running caps concurrently running tasks", "[integration][dataparallel]") {
   TempDir tmp;
   Cluster c(tmp.path / "cluster");
-  start(c, 2, 4);
+  start_cluster(c, 2, 4);
   const fs::path running = tmp.path / "running";
   fs::create_directories(running);
   auto bundle = write_bundle(tmp.path / "b", replace_all(R"(name: capped
@@ -176,7 +169,7 @@ stages:
 TEST_CASE("speculation reruns a straggler on another worker and kills the loser", "[integration][dataparallel]") {
   TempDir tmp;
   Cluster c(tmp.path / "cluster");
-  start(c, 2, 4);
+  start_cluster(c, 2, 4);
   TaskPids pids(tmp.path / "pids");
   // Index 3's first attempt hangs; every other run takes ~0.2s.
   auto bundle = write_bundle(tmp.path / "b", replace_all(R"(name: straggler
@@ -209,7 +202,7 @@ TEST_CASE("shared output store: outputs never pass through the master", "[integr
   const fs::path store = tmp.path / "store";
   fs::create_directories(store);
   Cluster c(tmp.path / "cluster", {"--output-store", "shared:" + store.string()});
-  start(c, 2, 2);
+  start_cluster(c, 2, 2);
   // 16 maps x 2 partitions x 256 KiB of output each: 8 MiB of intermediate data.
   auto bundle = write_bundle(tmp.path / "b", R"(name: shared
 stages:
@@ -246,7 +239,7 @@ stages:
 TEST_CASE("group_bytes packs consecutive files and the task sees them all", "[integration][dataparallel]") {
   TempDir tmp;
   Cluster c(tmp.path / "cluster");
-  start(c, 1, 2);
+  start_cluster(c, 1, 2);
   std::map<std::string, std::string> files;
   for (int i = 0; i < 10; ++i) files["data/f" + std::to_string(i)] = std::string(100, 'x');
   // 100-byte files, groups of about 250 bytes: a group closes before the file that

@@ -14,10 +14,7 @@ using namespace std::chrono_literals;
 TEST_CASE("metrics are Prometheus text that promtool checks without problems", "[integration][metrics]") {
   TempDir tmp;
   Cluster c(tmp.path / "cluster");
-  c.start_master();
-  c.start_worker("w1", 2);
-  c.start_worker("w2", 2);
-  REQUIRE(c.wait_workers_alive(2));
+  start_cluster(c, 2, 2);
   auto bundle = write_bundle(tmp.path / "b", R"(name: m
 max_attempts: 1
 max_failed_tasks: 1
@@ -62,9 +59,7 @@ stages:
 TEST_CASE("finished jobs keep their accounting: cpu time and stage times survive a restart", "[integration][metrics]") {
   TempDir tmp;
   Cluster c(tmp.path / "cluster");
-  c.start_master();
-  c.start_worker("w1", 2);
-  REQUIRE(c.wait_workers_alive(1));
+  start_cluster(c, 1, 2);
   // Each task burns some cpu in the shell itself.
   auto bundle = write_bundle(tmp.path / "b", R"(name: burn
 stages:
