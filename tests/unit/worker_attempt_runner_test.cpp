@@ -31,15 +31,7 @@ struct Fixture {
   }
 
   Assignment assignment(std::int64_t id, const std::string& script) {
-    Assignment a;
-    a.attempt_id = id;
-    a.job = "j-1";
-    a.stage = "s";
-    a.count = 1;
-    a.input_kind = "none";
-    a.bundle_digest = bundle_digest;
-    a.command = {"sh", "-c", script};
-    return a;
+    return testing::sh_assignment(id, bundle_digest, script);
   }
 
   // Admits and runs; returns the single report (or nullopt).

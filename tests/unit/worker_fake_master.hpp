@@ -122,4 +122,18 @@ class FakeMaster final : public MasterApi {
   std::vector<std::string> events;  // "finished N", "drain ID", "leave ID" in order
 };
 
+// A one-task assignment running `sh -c script` in the bundle `bundle_digest`.
+inline Assignment sh_assignment(std::int64_t id, const std::string& bundle_digest,
+                                const std::string& script) {
+  Assignment a;
+  a.attempt_id = id;
+  a.job = "j-1";
+  a.stage = "s";
+  a.count = 1;
+  a.input_kind = "none";
+  a.bundle_digest = bundle_digest;
+  a.command = {"sh", "-c", script};
+  return a;
+}
+
 }  // namespace drover::worker::testing

@@ -42,14 +42,7 @@ struct RunnerFixture {
   }
 
   Assignment assignment(std::int64_t id, const std::string& script) {
-    Assignment a;
-    a.attempt_id = id;
-    a.job = "j-1";
-    a.stage = "s";
-    a.count = 1;
-    a.input_kind = "none";
-    a.bundle_digest = bundle_digest;
-    a.command = {"sh", "-c", script};
+    Assignment a = sh_assignment(id, bundle_digest, script);
     a.timeout_ms = 30000;  // a stuck script never outlives its test
     a.checkpoint_interval_ms = 0;
     return a;

@@ -31,6 +31,16 @@ void run_all_ok(Model& m, TimePoint now) {
   }
 }
 
+// Ends every attempt on w1: task `poisoned` exits 3, the others succeed.
+void finish_with_poison(Model& m, const std::vector<AttemptId>& attempts, std::int64_t poisoned,
+                        TimePoint now) {
+  for (AttemptId a : attempts) {
+    bool poison = m.attempt(a)->task.index == poisoned;
+    REQUIRE(m.finished(a, "w1", poison ? report(AttemptState::failed, 3) : ok_with(digest_of('d')), now)
+                .ok());
+  }
+}
+
 const char* kTwoStages = R"(
 name: dp
 max_attempts: 1
@@ -53,11 +63,7 @@ TEST_CASE("max_failed_tasks lets the job finish partial, listing the failed inpu
   JobId id = m.submit(job_of(kTwoStages), clock.now()).id;
   auto first = schedule(m, clock.now());
   REQUIRE(first.size() == 3);
-  for (AttemptId a : first) {
-    bool poison = m.attempt(a)->task.index == 1;
-    REQUIRE(m.finished(a, "w1", poison ? report(AttemptState::failed, 3) : ok_with(digest_of('d')),
-                       clock.now()).ok());
-  }
+  finish_with_poison(m, first, 1, clock.now());
   CHECK(m.job(id)->state == JobState::running);  // one failure is allowed
   CHECK(m.task(TaskKey{id, 0, 1}).state == TaskState::failed);
   auto second = schedule(m, clock.now());
@@ -210,11 +216,7 @@ TEST_CASE("rerun --failed-only keeps the outputs of clean stages only", "[model]
   m.register_worker(reg("w1", 8), clock.now());
   JobId id = m.submit(job_of(kTwoStages), clock.now()).id;
   auto first = schedule(m, clock.now());
-  for (AttemptId a : first) {
-    bool poison = m.attempt(a)->task.index == 1;
-    REQUIRE(m.finished(a, "w1", poison ? report(AttemptState::failed, 3) : ok_with(digest_of('d')),
-                       clock.now()).ok());
-  }
+  finish_with_poison(m, first, 1, clock.now());
   run_all_ok(m, clock.now());
   REQUIRE(m.job(id)->state == JobState::partial);
 
