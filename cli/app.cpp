@@ -18,7 +18,8 @@ void add_global_options(CLI::App& app, GlobalOptions& global) {
 void add_commands(CLI::App& app, Invocation& inv) {
   for (CLI::App* cmd : {add_submit_command(app, inv.submit), add_wait_command(app, inv.wait),
                         add_status_command(app, inv.status), add_tasks_command(app, inv.tasks),
-                        add_logs_command(app, inv.logs), add_output_command(app, inv.output),
+                        add_logs_command(app, inv.logs), add_events_command(app, inv.events),
+                        add_output_command(app, inv.output),
                         add_cancel_command(app, inv.cancel), add_rerun_command(app, inv.rerun),
                         add_workers_command(app, inv.workers), add_drain_command(app, inv.drain),
                         add_local_command(app, inv.local)}) {
@@ -33,6 +34,7 @@ int dispatch(const Invocation& inv, CommandContext& ctx, Runtime& rt) {
   if (c == "status") return run_status(ctx, inv.status);
   if (c == "tasks") return run_tasks(ctx, inv.tasks);
   if (c == "logs") return run_logs(ctx, inv.logs);
+  if (c == "events") return run_events(ctx, inv.events);
   if (c == "output") return run_output(ctx, inv.output);
   if (c == "cancel") return run_cancel(ctx, inv.cancel);
   if (c == "rerun") return run_rerun(ctx, inv.rerun);

@@ -11,6 +11,7 @@
 
 #include "cli/commands/cancel.hpp"
 #include "cli/commands/drain.hpp"
+#include "cli/commands/events.hpp"
 #include "cli/commands/local.hpp"
 #include "cli/commands/logs.hpp"
 #include "cli/commands/output.hpp"
@@ -39,6 +40,7 @@ struct Invocation {
   StatusArgs status;
   TasksArgs tasks;
   LogsArgs logs;
+  EventsArgs events;
   OutputArgs output;
   CancelArgs cancel;
   RerunArgs rerun;

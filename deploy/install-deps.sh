@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libspdlog-dev libcli11-dev catch2
   libsqlite3-dev libarchive-dev
   prometheus  # promtool: tests check /metrics with `promtool check metrics` (no daemon is started)
+  chromium fonts-dejavu-core  # headless browser: the dashboard test renders GET / (dump-dom, screenshots)
 )
 
 missing=()

@@ -100,6 +100,14 @@ Result<TaskList> HttpMasterApi::list_tasks(const std::string& job, const TaskFil
   return decode<TaskList>(response->body);
 }
 
+Result<JobEventList> HttpMasterApi::list_events(const std::string& job, std::int64_t after) {
+  std::string target = job_path(job) + "/events";
+  if (after > 0) add_query(target, "after", std::to_string(after));
+  auto response = send("GET", target);
+  if (!response) return response.error();
+  return decode<JobEventList>(response->body);
+}
+
 Result<LogChunk> HttpMasterApi::read_logs(const LogQuery& query) {
   std::string target = task_path(query.job, query.stage, query.index) + "/logs";
   add_query(target, "stream", query.stderr_stream ? "stderr" : "stdout");

@@ -19,6 +19,7 @@ class HttpMasterApi final : public MasterApi {
   Result<TaskList> list_tasks(const std::string& job, const TaskFilter& filter,
                               const std::string& after) override;
   Result<LogChunk> read_logs(const LogQuery& query) override;
+  Result<JobEventList> list_events(const std::string& job, std::int64_t after) override;
   Result<std::string> download_output(const std::string& job, const std::string& stage,
                                       std::int64_t index) override;
   Result<JobInfo> cancel_job(const std::string& job) override;

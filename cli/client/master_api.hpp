@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/base/result.hpp"
+#include "common/proto/event.hpp"
 #include "common/proto/job.hpp"
 #include "common/proto/task.hpp"
 #include "common/proto/worker.hpp"
@@ -62,6 +63,9 @@ class MasterApi {
                                                     const TaskFilter& filter,
                                                     const std::string& after) = 0;
   [[nodiscard]] virtual Result<LogChunk> read_logs(const LogQuery& query) = 0;
+  // One page of the job's event log: events with seq > after (0: from the start).
+  [[nodiscard]] virtual Result<JobEventList> list_events(const std::string& job,
+                                                         std::int64_t after) = 0;
   // The committed output of a task as a gzip'd tar; not_found when none is committed.
   [[nodiscard]] virtual Result<std::string> download_output(const std::string& job,
                                                             const std::string& stage,

@@ -3,6 +3,7 @@
 // fetched from its worker. Headers X-Drover-Attempt and X-Drover-Attempt-State
 // tell a follower which attempt it reads and when to stop.
 #include <charconv>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -34,9 +35,16 @@ Response with_headers(Response r, const Attempt& a) {
   return r;
 }
 
-std::uint64_t parse_u64(const std::string& s) {
+// The query value `key` as a whole number up to `max`; 0 when absent.
+Result<std::uint64_t> query_u64(const Request& req, const std::string& key, std::uint64_t max) {
+  const std::string text = req.query_or(key);
+  if (text.empty()) return std::uint64_t{0};
   std::uint64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size() || v > max) {
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("must be an integer from 0 to {}", max), key);
+  }
   return v;
 }
 
@@ -51,8 +59,12 @@ void add_log_route(http::Router& router, Coordinator& co, const ApiOptions& opti
       return respond(Response::error(
           make_error(ErrorCode::invalid_argument, "must be stdout or stderr", "stream")));
     }
-    int number = static_cast<int>(parse_u64(req.query_or("attempt", "0")));
-    std::uint64_t offset = parse_u64(req.query_or("offset", "0"));
+    auto attempt = query_u64(req, "attempt", 1'000'000);  // 0 (the default): the latest
+    if (!attempt.ok()) return respond(Response::error(attempt.error()));
+    auto offset_or = query_u64(req, "offset", std::numeric_limits<std::int64_t>::max());
+    if (!offset_or.ok()) return respond(Response::error(offset_or.error()));
+    const int number = static_cast<int>(*attempt);
+    const std::uint64_t offset = *offset_or;
     const Attempt* a = pick_attempt(co.model(), *ref->task, number);
     if (!a) {
       return respond(Response::error(make_error(ErrorCode::not_found, "no such attempt", "attempt")));

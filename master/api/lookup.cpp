@@ -6,6 +6,19 @@
 
 namespace drover::master {
 
+Result<std::int64_t> query_int(const http::Request& req, const std::string& key, std::int64_t fallback,
+                               std::int64_t lo, std::int64_t hi) {
+  std::string text = req.query_or(key);
+  if (text.empty()) return fallback;
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size() || v < lo || v > hi) {
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("must be an integer from {} to {}", lo, hi), key);
+  }
+  return v;
+}
+
 Result<const Job*> find_job(const Coordinator& co, const std::string& id) {
   const Job* job = co.model().job(id);
   if (!job) return make_error(ErrorCode::not_found, fmt::format("no job {}", id), "job");

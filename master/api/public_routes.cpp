@@ -20,19 +20,6 @@ using http::Request;
 using http::Respond;
 using http::Response;
 
-Result<std::int64_t> query_int(const Request& req, const std::string& key, std::int64_t fallback,
-                               std::int64_t lo, std::int64_t hi) {
-  std::string text = req.query_or(key);
-  if (text.empty()) return fallback;
-  std::int64_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || p != text.data() + text.size() || v < lo || v > hi) {
-    return make_error(ErrorCode::invalid_argument,
-                      fmt::format("must be an integer from {} to {}", lo, hi), key);
-  }
-  return v;
-}
-
 Result<Response> list_jobs(const Coordinator& co, const Request& req) {
   auto limit = query_int(req, "limit", 100, 1, 1000);
   if (!limit.ok()) return limit.error();
@@ -46,14 +33,17 @@ Result<Response> list_jobs(const Coordinator& co, const Request& req) {
     if (!state || job.state == *state) jobs.push_back(&job);
   }
   std::sort(jobs.begin(), jobs.end(), [](const Job* a, const Job* b) { return a->seq > b->seq; });
+  // The cursor names a job; the page holds the jobs submitted before it, even
+  // when the cursor's own state no longer matches the filter.
+  const std::string after = req.query_or("after");
+  const Job* cursor = after.empty() ? nullptr : co.model().job(after);
+  if (!after.empty() && !cursor) {
+    return make_error(ErrorCode::invalid_argument, fmt::format("no job {} to page after", after),
+                      "after");
+  }
   JobList out;
-  std::string after = req.query_or("after");
-  bool skipping = !after.empty();
   for (const Job* job : jobs) {
-    if (skipping) {
-      skipping = job->id != after;
-      continue;
-    }
+    if (cursor && job->seq >= cursor->seq) continue;
     if (static_cast<std::int64_t>(out.jobs.size()) == *limit) {
       out.next = out.jobs.back().id;
       break;
@@ -61,6 +51,25 @@ Result<Response> list_jobs(const Coordinator& co, const Request& req) {
     out.jobs.push_back(job_info(co.model(), *job, false));
   }
   return Response::json(200, out);
+}
+
+// The position (stage number, task index) a "stage/index" cursor names; before
+// every task when `after` is empty. invalid_argument for a task the job lacks.
+Result<std::pair<int, std::int64_t>> task_cursor(const Job& job, const std::string& after) {
+  if (after.empty()) return std::make_pair(-1, std::int64_t{-1});
+  auto bad = make_error(ErrorCode::invalid_argument,
+                        fmt::format("no task {} to page after (want stage/index)", after), "after");
+  const std::size_t slash = after.rfind('/');
+  if (slash == std::string::npos) return bad;
+  const int s = job.spec.stage_index(after.substr(0, slash));
+  std::int64_t i = -1;
+  const char* end = after.data() + after.size();
+  auto [p, ec] = std::from_chars(after.data() + slash + 1, end, i);
+  if (s < 0 || ec != std::errc{} || p != end || i < 0 ||
+      i >= static_cast<std::int64_t>(job.stages[s].tasks.size())) {
+    return bad;
+  }
+  return std::make_pair(s, i);
 }
 
 Result<Response> list_tasks(const Coordinator& co, const Request& req) {
@@ -77,18 +86,14 @@ Result<Response> list_tasks(const Coordinator& co, const Request& req) {
     state = attempt_state_from_string(req.query_or("state"));
     if (!state) return make_error(ErrorCode::invalid_argument, "unknown task state", "state");
   }
-  std::string after = req.query_or("after");
-  bool skipping = !after.empty();
+  auto cursor = task_cursor(**job, req.query_or("after"));
+  if (!cursor.ok()) return cursor.error();
   TaskList out;
   for (int s = 0; s < static_cast<int>((*job)->stages.size()); ++s) {
     const std::string& name = (*job)->spec.stages[s].name;
     if (!stage.empty() && name != stage) continue;
     for (const Task& t : (*job)->stages[s].tasks) {
-      std::string cursor = fmt::format("{}/{}", name, t.index);
-      if (skipping) {
-        skipping = cursor != after;
-        continue;
-      }
+      if (std::make_pair(s, t.index) <= *cursor) continue;
       if (state && t.state != *state) continue;
       if (static_cast<std::int64_t>(out.tasks.size()) == *limit) {
         out.next = fmt::format("{}/{}", out.tasks.back().stage, out.tasks.back().index);
@@ -103,6 +108,7 @@ Result<Response> list_tasks(const Coordinator& co, const Request& req) {
 }  // namespace
 
 void add_log_route(http::Router& router, Coordinator& co, const ApiOptions& options);
+void add_event_route(http::Router& router, Coordinator& co);
 
 void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& options) {
   router.add("GET", "/healthz", [](Request&) -> Result<Response> {
@@ -167,6 +173,9 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
       return respond(Response::error(
           make_error(ErrorCode::invalid_argument, "must be 1 or 0", "failed_only")));
     }
+    if (auto job = find_job(co, req.param("job")); !job.ok()) {
+      return respond(Response::error(job.error()));
+    }
     co.rerun(req.param("job"), failed_only == "1" || failed_only == "true",
              [&co, respond](Result<JobId> id) {
                if (!id.ok()) return respond(Response::error(id.error()));
@@ -174,6 +183,9 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
              });
   });
   router.add_async("POST", "/api/v1/jobs/{job}/cancel", [&co](Request& req, Respond respond) {
+    if (auto job = find_job(co, req.param("job")); !job.ok()) {
+      return respond(Response::error(job.error()));
+    }
     co.cancel(req.param("job"), [&co, respond](Result<JobId> id) {
       if (!id.ok()) return respond(Response::error(id.error()));
       respond(Response::json(200, job_info(co.model(), *co.model().job(*id), true)));
@@ -204,6 +216,8 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
                           "text/plain; version=0.0.4; charset=utf-8");
   });
   add_log_route(router, co, options);
+  add_dashboard_route(router);
+  add_event_route(router, co);
 }
 
 }  // namespace drover::master

@@ -31,6 +31,8 @@ struct ApiOptions {
 
 void add_public_routes(http::Router& router, Coordinator& coordinator, const ApiOptions& options);
 void add_internal_routes(http::Router& router, Coordinator& coordinator);
+// GET /: the dashboard page (SPEC §7), with a strict Content-Security-Policy.
+void add_dashboard_route(http::Router& router);
 
 // Parses a JSON body into T; invalid_argument naming the problem otherwise.
 template <typename T>

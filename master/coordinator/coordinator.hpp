@@ -76,6 +76,10 @@ class Coordinator {
   const Model& model() const { return model_; }
   MasterMetrics& metrics() { return metrics_; }
   BlobStore& blobs() { return blobs_; }
+  // A job's committed events after `after` (reads the store, not the model).
+  Result<std::vector<JobEvent>> events(const JobId& job, std::int64_t after, int limit) {
+    return store_.events(job, after, limit);
+  }
   const std::filesystem::path& shared_root() const { return options_.shared_root; }
   // Whether a committed output (blob digest or shared: ref) is still there.
   bool output_exists(const std::string& ref) const;

@@ -80,9 +80,33 @@ const Job& Model::submit(NewJob nj, TimePoint now) {
   }
   dirty_.jobs.insert(job.id);
   dirty_.counters = true;
+  std::int64_t task_count = 0;
+  for (const Stage& st : job.stages) task_count += static_cast<std::int64_t>(st.tasks.size());
+  JobEvent event;
+  event.type = "submitted";
+  event.message = fmt::format("{} task{} in {} stage{}", task_count, task_count == 1 ? "" : "s",
+                              job.stages.size(), job.stages.size() == 1 ? "" : "s");
+  record(job.id, std::move(event), now);
   auto [it, inserted] = jobs_.emplace(job.id, std::move(job));
   assert(inserted && "job ids come from a strictly increasing sequence");
   return it->second;
+}
+
+void Model::record(const JobId& job, JobEvent event, TimePoint at) {
+  event.time = to_millis(at);
+  dirty_.events.emplace_back(job, std::move(event));
+}
+
+void Model::record(const Attempt& a, std::string type, TimePoint at, std::string message) {
+  JobEvent event;
+  event.type = std::move(type);
+  event.stage = jobs_.at(a.task.job).spec.stages[a.task.stage].name;
+  event.index = a.task.index;
+  event.attempt = a.number;
+  event.worker = a.worker;
+  event.reason = a.reason;
+  event.message = message.empty() ? a.message : std::move(message);
+  record(a.task.job, std::move(event), at);
 }
 
 Result<Effects> Model::cancel(const JobId& id, TimePoint now) {
@@ -108,19 +132,20 @@ void Model::finish_job(Job& job, JobState state, std::string message, TimePoint 
     for (Task& task : job.stages[s].tasks) {
       if (task.attempts.empty()) continue;
       Attempt& a = attempts_.at(task.attempts.back());
-      if (a.state == AttemptState::pending) {
-        end_attempt(a, AttemptState::killed, now);
-        a.reason = FailureReason::killed;
-        a.message = job.message;
-      } else if (is_active(a.state)) {
+      if (a.state != AttemptState::pending && !is_active(a.state)) continue;
+      if (is_active(a.state)) {
         fx.kill.emplace_back(a.worker, a.id);
-        end_attempt(a, AttemptState::killed, now);
-        a.reason = FailureReason::killed;
-        a.message = job.message;
         fx.reschedule = true;
       }
+      a.reason = FailureReason::killed;
+      a.message = job.message;
+      end_attempt(a, AttemptState::killed, now);
     }
   }
+  JobEvent event;
+  event.type = state == JobState::cancelled ? "cancelled" : fmt::format("job_{}", to_string(state));
+  event.message = job.message;
+  record(job.id, std::move(event), now);
 }
 
 // ---------------------------------------------------------------- attempts
@@ -151,10 +176,12 @@ const Attempt& Model::assign(const TaskKey& key, const WorkerId& worker_id, Time
   Job& job = jobs_.at(key.job);
   const StageSpec& spec = job.spec.stages[key.stage];
   Worker& w = workers_.at(worker_id);
+  const bool speculative = has_other_active(task, a->id);
   a->state = AttemptState::assigned;
   a->worker = worker_id;
   a->assigned_at = now;
   refresh(key);
+  record(*a, "assigned", now, speculative ? "speculative copy" : "");
   w.active.insert(a->id);
   w.cpus_used += spec.resources.cpus;
   w.memory_used += spec.resources.memory;
@@ -179,6 +206,7 @@ Status Model::started(AttemptId id, const WorkerId& worker, TimePoint started_at
     note_start(a);
     dirty_.attempts.insert(id);
     refresh(a.task);
+    record(a, "started", started_at);
   }
   return ok_status();
 }
@@ -198,11 +226,15 @@ void Model::release(Attempt& a) {
 }
 
 void Model::end_attempt(Attempt& a, AttemptState state, TimePoint now) {
+  const bool was_placed = a.state != AttemptState::pending;
   release(a);
   a.state = state;
   a.finished_at = now;
   dirty_.attempts.insert(a.id);
   refresh(a.task);
+  if (was_placed) {  // attempts that never left the queue are not worth an event
+    record(a, state == AttemptState::succeeded ? "finished" : std::string(to_string(state)), now);
+  }
 }
 
 bool Model::has_other_active(const Task& task, AttemptId except) const {
@@ -300,15 +332,15 @@ Result<Effects> Model::finished(AttemptId id, const WorkerId& worker, const Atte
       Attempt& o = attempts_.at(other);
       if (other == a.id || !is_active(o.state)) continue;
       fx.kill.emplace_back(o.worker, o.id);
-      end_attempt(o, AttemptState::killed, now);
       o.reason = FailureReason::killed;
       o.message = fmt::format("attempt {} of this task committed first", a.number);
+      end_attempt(o, AttemptState::killed, now);
     }
     task_succeeded(job, task, a, now, fx);
   } else if (r.state == AttemptState::killed) {
     // The worker stopped it (drain, shutdown): not the task's fault, hand it back.
-    end_attempt(a, AttemptState::killed, now);
     if (a.reason.empty()) a.reason = FailureReason::killed;
+    end_attempt(a, AttemptState::killed, now);
     if (!is_terminal(job.state) && !other_active) new_attempt(a.task, now);
   } else if (!r.missing_upstream.empty()) {
     // Lineage: its inputs are gone, not its fault. Rerun their producers, then it.
@@ -321,8 +353,8 @@ Result<Effects> Model::finished(AttemptId id, const WorkerId& worker, const Atte
     }
     if (!is_terminal(job.state)) new_attempt(a.task, now);
   } else {
-    end_attempt(a, AttemptState::failed, now);
     if (a.reason.empty()) a.reason = FailureReason::drover_error;
+    end_attempt(a, AttemptState::failed, now);
     if (w) count_on_worker(*w, true, now);
     if (other_active) {
       ++task.failures;  // the other copy decides the task's fate
@@ -359,6 +391,13 @@ bool Model::invalidate_output(const TaskKey& key, TimePoint now) {
       }
     }
   }
+  JobEvent event;
+  event.type = "output_lost";
+  event.stage = job.spec.stages[key.stage].name;
+  event.index = key.index;
+  event.message = is_terminal(job.state) ? "the job has ended: it is not run again"
+                                          : "its task runs again";
+  record(job.id, std::move(event), now);
   task.output_digest.clear();
   task.output_bytes = 0;
   task.cached = false;
@@ -389,6 +428,7 @@ void Model::task_succeeded(Job& job, Task& task, const Attempt& a, TimePoint now
   // Exactly one committed output per task: the first success wins.
   if (!task.output_digest.empty() || task.gave_up) return;
   commit_output(job, a.task, a.output_digest, a.output_bytes, false);
+  record(a, "committed", now, "");
   Stage& stage = job.stages[a.task.stage];
   if (a.started_at != TimePoint{} && a.finished_at >= a.started_at) {
     stage.run_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -445,6 +485,12 @@ void Model::give_up(Job& job, Task& task, const TaskKey& key, std::string why, T
   task.gave_up = true;
   ++job.stages[key.stage].failed;
   refresh(key);
+  JobEvent event;
+  event.type = "gave_up";
+  event.stage = job.spec.stages[key.stage].name;
+  event.index = key.index;
+  event.message = std::move(why);
+  record(job.id, std::move(event), now);
   maybe_finish(job, now, fx);
 }
 
@@ -472,9 +518,9 @@ void Model::after_failure(Job& job, Task& task, Attempt& a, TimePoint now, Effec
 }
 
 void Model::lose(Attempt& a, std::string message, TimePoint now, Effects& fx) {
-  end_attempt(a, AttemptState::lost, now);
   a.reason = FailureReason::lost_worker;
   a.message = std::move(message);
+  end_attempt(a, AttemptState::lost, now);
   fx.reschedule = true;
   Job& job = jobs_.at(a.task.job);
   Task& task = task_mut(a.task);

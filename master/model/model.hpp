@@ -21,6 +21,7 @@
 #include "common/base/result.hpp"
 #include "common/jobspec/job_spec.hpp"
 #include "common/proto/assignment.hpp"
+#include "common/proto/event.hpp"
 #include "common/proto/job.hpp"
 #include "common/proto/states.hpp"
 #include "common/proto/task.hpp"
@@ -151,10 +152,11 @@ struct Dirty {
   std::set<AttemptId> attempts;
   std::set<WorkerId> workers;
   std::set<std::string> cache;  // cache keys added (present in the model) or removed (absent)
+  std::vector<std::pair<JobId, JobEvent>> events;  // appended to the job's event log, in order
   bool counters = false;
   bool empty() const {
     return jobs.empty() && tasks.empty() && attempts.empty() && workers.empty() && cache.empty() &&
-           !counters;
+           events.empty() && !counters;
   }
 };
 
@@ -266,6 +268,11 @@ class Model {
   void lose(Attempt& a, std::string message, TimePoint now, Effects& fx);
   void mark(const TaskKey& key) { dirty_.tasks.insert(key); }
   void count_on_worker(Worker& w, bool failed, TimePoint now);
+  // The job's event log (persisted with the next snapshot).
+  void record(const JobId& job, JobEvent event, TimePoint at);
+  void record(const Attempt& a, std::string type, TimePoint at, std::string message = {});
+  void record_cached(const Job& job, int stage, std::int64_t tasks, const std::string& what,
+                     TimePoint now);
   void lose_all(Worker& w, const std::string& why, TimePoint now, Effects& fx);
 
   Duration exclude_for_;

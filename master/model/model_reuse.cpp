@@ -34,22 +34,32 @@ Result<const Job*> Model::rerun(const JobId& id, bool failed_only, TimePoint now
     for (const std::string& up : prev.spec.stages[s].after) {
       upstream_clean = upstream_clean && clean[prev.spec.stage_index(up)];
     }
-    bool all_kept = true;
+    std::int64_t kept = 0;
     for (std::size_t i = 0; i < prev.stages[s].tasks.size(); ++i) {
       const Task& t = prev.stages[s].tasks[i];
       Task& nt = fresh.stages[s].tasks[i];
       nt.cache_base = t.cache_base;
       if (failed_only && upstream_clean && !t.output_digest.empty()) {
         commit_output(fresh, TaskKey{fresh.id, s, t.index}, t.output_digest, t.output_bytes, true);
-      } else {
-        all_kept = false;
+        ++kept;
       }
     }
-    clean[s] = upstream_clean && all_kept;
+    clean[s] = upstream_clean && kept == static_cast<std::int64_t>(prev.stages[s].tasks.size());
+    if (kept > 0) record_cached(fresh, s, kept, fmt::format("committed outputs of {}", old_id), now);
   }
   Effects none;  // a new job has no attempts to kill
   maybe_finish(fresh, now, none);
   return &fresh;
+}
+
+void Model::record_cached(const Job& job, int stage, std::int64_t tasks, const std::string& what,
+                          TimePoint now) {
+  JobEvent event;
+  event.type = "cached";
+  event.stage = job.spec.stages[stage].name;
+  event.message = fmt::format("{} task{} reuse{} {}", tasks, tasks == 1 ? "" : "s",
+                              tasks == 1 ? "s" : "", what);
+  record(job.id, std::move(event), now);
 }
 
 std::string Model::cache_key(const Job& job, int s, const Task& task) const {
@@ -70,6 +80,7 @@ bool Model::resolve_cached(TimePoint now, const OutputExists& exists) {
       Stage& stage = job.stages[s];
       if (!job.spec.stages[s].cache || stage.cache_checked || !stage_ready(job, s)) continue;
       stage.cache_checked = true;
+      std::int64_t hits = 0;
       for (std::int64_t index : std::vector<std::int64_t>(stage.pending.begin(), stage.pending.end())) {
         Task& task = stage.tasks[index];
         if (!task.attempts.empty() || !task.output_digest.empty()) continue;
@@ -81,8 +92,10 @@ bool Model::resolve_cached(TimePoint now, const OutputExists& exists) {
           continue;
         }
         commit_output(job, TaskKey{job.id, s, index}, hit->second.ref, hit->second.bytes, true);
-        any = true;
+        ++hits;
       }
+      if (hits > 0) record_cached(job, s, hits, "cached outputs", now);
+      any = any || hits > 0;
     }
     Effects none;  // only pending tasks were resolved: nothing to kill
     if (any) maybe_finish(job, now, none);

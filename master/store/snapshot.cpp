@@ -38,6 +38,7 @@ Snapshot take_snapshot(const Model& model, const Dirty& dirty) {
     out.cache.emplace_back(key, it == model.cache().end() ? std::nullopt
                                                           : std::optional<CachedOutput>(it->second));
   }
+  out.events = dirty.events;
   return out;
 }
 

@@ -39,6 +39,11 @@ CREATE TABLE IF NOT EXISTS workers (
   excluded_until INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cache (
   key TEXT PRIMARY KEY, output_ref TEXT NOT NULL, output_bytes INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY, job TEXT NOT NULL, time INTEGER NOT NULL, type TEXT NOT NULL,
+  stage TEXT NOT NULL, idx INTEGER NOT NULL, attempt INTEGER NOT NULL, worker TEXT NOT NULL,
+  reason TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_job ON events (job, seq);
 )sql";
 
 // Columns added after the first release of a table: added to older databases on open.
@@ -57,22 +62,34 @@ constexpr AddedColumn kAddedColumns[] = {
 
 std::int64_t ms(TimePoint t) { return to_millis(t); }
 
-}  // namespace
-
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& path) {
+Result<sqlite3*> open_db(const std::filesystem::path& path, int flags) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
     return make_error(ErrorCode::io, fmt::format("cannot open {}: {}", path.string(), msg));
   }
-  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  return db;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& path) {
+  auto db = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (!db.ok()) return db.error();
+  std::unique_ptr<SqliteStore> store(new SqliteStore(*db));
   DROVER_TRY(store->exec("PRAGMA journal_mode=WAL"));
   DROVER_TRY(store->exec("PRAGMA synchronous=FULL"));
   DROVER_TRY(store->exec("PRAGMA busy_timeout=5000"));
   DROVER_TRY(store->exec(kSchema));
   DROVER_TRY(store->migrate());
+  // Readers get their own connection: in WAL mode they see the last commit
+  // while the writer thread writes the next one.
+  auto reader = open_db(path, SQLITE_OPEN_READONLY);
+  if (!reader.ok()) return reader.error();
+  store->reader_ = *reader;
+  sqlite3_busy_timeout(store->reader_, 5000);
   return store;
 }
 
@@ -90,7 +107,10 @@ Status SqliteStore::migrate() {
   return ok_status();
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() {
+  sqlite3_close(reader_);
+  sqlite3_close(db_);
+}
 
 Status SqliteStore::exec(const char* sql) {
   char* err = nullptr;
@@ -127,6 +147,12 @@ Status save_attempt(Statement& st, const Attempt& a) {
   st.bind(a.exit_code).bind(a.signal).bind(a.reason).bind(a.message);
   st.bind(a.output_digest).bind(static_cast<std::int64_t>(a.output_bytes));
   st.bind(a.stdout_digest).bind(a.stderr_digest).bind(a.cpu_ms);
+  return st.run();
+}
+
+Status save_event(Statement& st, const JobId& job, const JobEvent& e) {
+  st.bind(job).bind(e.time).bind(e.type).bind(e.stage).bind(e.index).bind(e.attempt);
+  st.bind(e.worker).bind(e.reason).bind(e.message);
   return st.run();
 }
 
@@ -167,6 +193,9 @@ Status SqliteStore::write(const Snapshot& snap) {
         DROVER_TRY(put.bind(key).bind(entry->ref).bind(static_cast<std::int64_t>(entry->bytes)).run());
       }
     }
+    Statement events(db_, "INSERT INTO events (job, time, type, stage, idx, attempt, worker, "
+                          "reason, message) VALUES (?,?,?,?,?,?,?,?,?)");
+    for (const auto& [job, e] : snap.events) DROVER_TRY(save_event(events, job, e));
     return ok_status();
   };
   Status s = body();
@@ -201,6 +230,28 @@ Status SqliteStore::load(Model& model) {
   }
   model.rebuild();
   return ok_status();
+}
+
+Result<std::vector<JobEvent>> SqliteStore::events(const JobId& job, std::int64_t after, int limit) {
+  std::lock_guard lock(reader_mu_);
+  Statement st(reader_, "SELECT seq, time, type, stage, idx, attempt, worker, reason, message "
+                        "FROM events WHERE job = ? AND seq > ? ORDER BY seq LIMIT ?");
+  st.bind(job).bind(after).bind(limit);
+  std::vector<JobEvent> out;
+  while (st.step()) {
+    JobEvent& e = out.emplace_back();
+    e.seq = st.int64(0);
+    e.time = st.int64(1);
+    e.type = st.text(2);
+    e.stage = st.text(3);
+    e.index = st.int64(4);
+    e.attempt = static_cast<int>(st.int64(5));
+    e.worker = st.text(6);
+    e.reason = st.text(7);
+    e.message = st.text(8);
+  }
+  DROVER_TRY(st.status());
+  return out;
 }
 
 Status SqliteStore::load_jobs(Model& model) {

@@ -4,6 +4,7 @@
 // master; synchronous=FULL makes it survive power loss too.
 #include <filesystem>
 #include <memory>
+#include <mutex>
 
 #include "master/store/store.hpp"
 
@@ -19,6 +20,7 @@ class SqliteStore final : public Store {
 
   Status write(const Snapshot& snapshot) override;
   Status load(Model& model) override;
+  Result<std::vector<JobEvent>> events(const JobId& job, std::int64_t after, int limit) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
@@ -31,6 +33,8 @@ class SqliteStore final : public Store {
   Status load_workers(Model& model);
 
   sqlite3* db_;
+  sqlite3* reader_ = nullptr;  // read-only connection for events(), used under reader_mu_
+  std::mutex reader_mu_;
 };
 
 }  // namespace drover::master

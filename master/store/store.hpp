@@ -22,9 +22,10 @@ struct Snapshot {
   std::vector<Attempt> attempts;
   std::vector<Worker> workers;
   std::vector<std::pair<std::string, std::optional<CachedOutput>>> cache;  // nullopt: deleted
+  std::vector<std::pair<JobId, JobEvent>> events;  // appended; seq is assigned by the store
   bool empty() const {
     return !counters && jobs.empty() && tasks.empty() && attempts.empty() && workers.empty() &&
-           cache.empty();
+           cache.empty() && events.empty();
   }
 };
 
@@ -37,6 +38,10 @@ class Store {
   [[nodiscard]] virtual Status write(const Snapshot& snapshot) = 0;
   // Fills an empty model with everything stored, then calls model.rebuild().
   [[nodiscard]] virtual Status load(Model& model) = 0;
+  // A job's committed events with seq > after, oldest first, at most `limit`.
+  // Safe to call from another thread than write()'s, while it writes.
+  [[nodiscard]] virtual Result<std::vector<JobEvent>> events(const JobId& job, std::int64_t after,
+                                                             int limit) = 0;
 
   // write(take_snapshot(model, dirty)), for callers that own the thread.
   [[nodiscard]] Status save(const Model& model, const Dirty& dirty) {

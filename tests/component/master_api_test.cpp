@@ -12,72 +12,15 @@
 #include "common/fs/fs.hpp"
 #include "master/api/routes.hpp"
 #include "master/store/sqlite_store.hpp"
+#include "tests/component/master_fixture.hpp"
 
 using namespace drover;
 using namespace drover::master;
+using namespace drover::master::testing;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Master {
-  explicit Master(fs::path dir) : dir_(std::move(dir)), blobs(dir_ / "blobs") {
-    fs::create_directories(dir_);
-    auto s = SqliteStore::open(dir_ / "state.db");
-    REQUIRE(s.ok());
-    store = std::move(*s);
-    CoordinatorOptions o;
-    o.worker_timeout = 2s;
-    o.heartbeat_interval = 500ms;
-    co = std::make_unique<Coordinator>(clock, reactor, *store, blobs, o);
-    REQUIRE(co->start().ok());
-    add_public_routes(router, *co, ApiOptions{});
-    add_internal_routes(router, *co);
-  }
-
-  http::Response call(const std::string& method, const std::string& target, std::string body = {}) {
-    http::Request req;
-    req.method = method;
-    http::split_target(target, req.path, req.query);
-    req.body = std::move(body);
-    req.remote = "127.0.0.1:9";
-    std::optional<http::Response> out;
-    router.dispatch(req, [&out](http::Response r) { out = std::move(r); });
-    reactor.run_ready();  // group commit, then the reply
-    REQUIRE(out.has_value());
-    return *out;
-  }
-  nlohmann::json json(const std::string& method, const std::string& target, std::string body = {}) {
-    auto r = call(method, target, std::move(body));
-    INFO(r.body);
-    REQUIRE(r.ok());
-    return nlohmann::json::parse(r.body);
-  }
-
-  fs::path dir_;
-  ManualClock clock;
-  ManualReactor reactor;
-  std::unique_ptr<SqliteStore> store;
-  BlobStore blobs;
-  std::unique_ptr<Coordinator> co;
-  http::Router router;
-};
-
-struct TempDir {
-  TempDir() : path(*make_temp_dir("drover-test")) {}
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-  fs::path path;
-};
-
-std::string bundle(const fs::path& dir, const std::string& job_yaml) {
-  fs::create_directories(dir);
-  std::ofstream(dir / "job.yaml") << job_yaml;
-  std::ofstream(dir / "a.txt") << "x";
-  std::ofstream(dir / "b.txt") << "y";
-  auto packed = pack_directory(dir);
-  REQUIRE(packed.ok());
-  return *packed;
-}
 
 const char* kJob =
     "name: demo\nstages:\n"

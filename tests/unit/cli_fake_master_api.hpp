@@ -19,6 +19,7 @@ class FakeMasterApi final : public MasterApi {
   std::vector<Result<JobList>> job_pages;    // list_jobs answers, in order
   std::vector<Result<TaskList>> task_pages;  // list_tasks answers, in order
   std::deque<Result<LogChunk>> log_answers;
+  std::deque<Result<JobEventList>> event_answers;  // list_events; the last answer repeats
   std::map<std::int64_t, Result<std::string>> outputs;  // by task index; absent = 404
   Result<std::vector<WorkerInfo>> workers = std::vector<WorkerInfo>{};
   Result<JobInfo> submit_answer = JobInfo{};
@@ -28,6 +29,7 @@ class FakeMasterApi final : public MasterApi {
   std::vector<std::string> list_jobs_after;
   std::vector<std::string> list_tasks_after;
   std::vector<LogQuery> log_queries;
+  std::vector<std::int64_t> list_events_after;
   std::string submitted_bundle;
   SubmitParams submitted_params;
   bool rerun_failed_only = false;
@@ -55,6 +57,12 @@ class FakeMasterApi final : public MasterApi {
     log_queries.push_back(query);
     Result<LogChunk> answer = log_answers.front();
     if (log_answers.size() > 1) log_answers.pop_front();
+    return answer;
+  }
+  Result<JobEventList> list_events(const std::string&, std::int64_t after) override {
+    list_events_after.push_back(after);
+    Result<JobEventList> answer = event_answers.front();
+    if (event_answers.size() > 1) event_answers.pop_front();
     return answer;
   }
   Result<std::string> download_output(const std::string&, const std::string&,
