@@ -156,3 +156,20 @@ TEST_CASE("retry backoff doubles and is capped at one minute", "[model][faults]"
   }
   CHECK(waits == std::vector<Duration>{20s, 40s, 60s, 60s});
 }
+
+TEST_CASE("the event log names lost attempts, their worker and the retry", "[model][faults][events]") {
+  ManualClock clock;
+  Model m;
+  m.register_worker(reg("w1"), clock.now());
+  m.submit(job_of(kOneStage), clock.now());
+  auto a = schedule(m, clock.now());
+  REQUIRE(a.size() == 1);
+  REQUIRE(m.started(a[0], "w1", clock.now()).ok());
+  m.mark_dead("w1", "connection closed", clock.now());
+  std::vector<std::string> seen;
+  for (const auto& [job, e] : m.dirty().events) {
+    seen.push_back(e.type + " " + e.worker + " " + e.reason + " " + e.message);
+  }
+  CHECK(seen == std::vector<std::string>{"submitted   1 task in 1 stage", "assigned w1  ",
+                                         "started w1  ", "lost w1 lost_worker connection closed"});
+}
