@@ -2,7 +2,6 @@
 // A finished attempt's logs come from the blob store; a running attempt's are
 // fetched from its worker. Headers X-Drover-Attempt and X-Drover-Attempt-State
 // tell a follower which attempt it reads and when to stop.
-#include <charconv>
 #include <limits>
 
 #include <fmt/format.h>
@@ -35,19 +34,6 @@ Response with_headers(Response r, const Attempt& a) {
   return r;
 }
 
-// The query value `key` as a whole number up to `max`; 0 when absent.
-Result<std::uint64_t> query_u64(const Request& req, const std::string& key, std::uint64_t max) {
-  const std::string text = req.query_or(key);
-  if (text.empty()) return std::uint64_t{0};
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || p != text.data() + text.size() || v > max) {
-    return make_error(ErrorCode::invalid_argument,
-                      fmt::format("must be an integer from 0 to {}", max), key);
-  }
-  return v;
-}
-
 }  // namespace
 
 void add_log_route(http::Router& router, Coordinator& co, const ApiOptions& options) {
@@ -59,12 +45,16 @@ void add_log_route(http::Router& router, Coordinator& co, const ApiOptions& opti
       return respond(Response::error(
           make_error(ErrorCode::invalid_argument, "must be stdout or stderr", "stream")));
     }
-    auto attempt = query_u64(req, "attempt", 1'000'000);  // 0 (the default): the latest
+    auto attempt = query_int(req, "attempt", 0, 0, 1'000'000);  // 0 (the default): the latest
     if (!attempt.ok()) return respond(Response::error(attempt.error()));
-    auto offset_or = query_u64(req, "offset", std::numeric_limits<std::int64_t>::max());
+    auto offset_or = query_int(req, "offset", 0, 0, std::numeric_limits<std::int64_t>::max());
     if (!offset_or.ok()) return respond(Response::error(offset_or.error()));
+    // follow=1 is accepted for SPEC §6: a follower polls again from the next
+    // offset until X-Drover-Attempt-State is no longer assigned or running.
+    auto follow = query_int(req, "follow", 0, 0, 1);
+    if (!follow.ok()) return respond(Response::error(follow.error()));
     const int number = static_cast<int>(*attempt);
-    const std::uint64_t offset = *offset_or;
+    const std::uint64_t offset = static_cast<std::uint64_t>(*offset_or);
     const Attempt* a = pick_attempt(co.model(), *ref->task, number);
     if (!a) {
       return respond(Response::error(make_error(ErrorCode::not_found, "no such attempt", "attempt")));
