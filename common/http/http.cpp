@@ -170,7 +170,7 @@ void Router::add_async(std::string method, std::string pattern, AsyncHandler han
 
 void Router::dispatch(Request& request, Respond respond) const {
   const std::vector<std::string> segments = split_segments(request.path);
-  bool path_known = false;
+  std::string allowed;  // methods served on this path, for a 405's Allow header
   auto observed = [this, &request](Respond inner, const std::string& route) -> Respond {
     if (!observer_) return inner;
     return [observer = observer_, route, method = request.method,
@@ -181,8 +181,10 @@ void Router::dispatch(Request& request, Respond respond) const {
   };
   for (const Route& route : routes_) {
     if (!matches(route.segments, segments)) continue;
-    path_known = true;
-    if (route.method != request.method) continue;
+    if (route.method != request.method) {
+      allowed += (allowed.empty() ? "" : ", ") + route.method;
+      continue;
+    }
     respond = observed(std::move(respond), route.pattern);
     request.params.clear();
     for (std::size_t i = 0; i < segments.size(); ++i) {
@@ -203,10 +205,11 @@ void Router::dispatch(Request& request, Respond respond) const {
     return;
   }
   respond = observed(std::move(respond), "");
-  if (path_known) {
-    Response response = Response::error(
-        make_error(ErrorCode::invalid_argument, "method " + request.method + " not allowed"));
+  if (!allowed.empty()) {
+    Response response = Response::error(make_error(
+        ErrorCode::invalid_argument, "method " + request.method + " not allowed; use " + allowed));
     response.status = 405;
+    response.headers.emplace_back("Allow", allowed);
     respond(std::move(response));
     return;
   }

@@ -164,6 +164,9 @@ TEST_CASE("the job endpoints answer with their shapes, page newest first and ref
   expect_error(c, "GET", "/api/v1/jobs/j-000001/cancel", 405, "invalid_argument", "");
   expect_error(c, "PUT", "/healthz", 405, "invalid_argument", "");
   expect_error(c, "POST", "/api/v1/workers", 405, "invalid_argument", "");
+  auto not_allowed = call(c, "PUT", "/api/v1/jobs");
+  CHECK(not_allowed.status == 405);
+  CHECK(not_allowed.header("Allow") == "POST, GET");
 
   // --- workers and drain
   auto workers = ok_json(c, "GET", "/api/v1/workers")["workers"];

@@ -78,6 +78,7 @@ TEST_CASE("router answers 404 for unknown paths and 405 for other methods", "[ht
   REQUIRE(wrong_method);
   CHECK(wrong_method->status == 405);
   CHECK(nlohmann::json::parse(wrong_method->body).contains("error"));
+  CHECK(wrong_method->header("Allow") == "GET");
 }
 
 TEST_CASE("a SyncHandler error becomes the JSON error body and status", "[http][router]") {
