@@ -32,6 +32,19 @@ inline std::string read_text(const std::filesystem::path& p) {
 
 inline std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+// The non-empty lines of `s`, in order.
+inline std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t from = 0;
+  while (from < s.size()) {
+    std::size_t end = s.find('\n', from);
+    if (end == std::string::npos) end = s.size();
+    if (end > from) out.push_back(s.substr(from, end - from));
+    from = end + 1;
+  }
+  return out;
+}
+
 inline std::string replace_all(std::string s, const std::string& from, const std::string& to) {
   for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
     s.replace(pos, from.size(), to);

@@ -22,15 +22,8 @@ std::size_t lines_in(const fs::path& p) {
 }
 
 std::set<std::string> lines_set(const std::string& s) {
-  std::set<std::string> out;
-  std::size_t from = 0;
-  while (from < s.size()) {
-    std::size_t end = s.find('\n', from);
-    if (end == std::string::npos) end = s.size();
-    if (end > from) out.insert(s.substr(from, end - from));
-    from = end + 1;
-  }
-  return out;
+  auto lines = lines_of(s);
+  return std::set<std::string>(lines.begin(), lines.end());
 }
 
 }  // namespace

@@ -2,25 +2,12 @@
 // happens and returns at its end; the log outlives a master restart.
 #include <catch2/catch.hpp>
 
-#include <sstream>
-
 #include "tests/integration/bundles.hpp"
 #include "tests/support/support.hpp"
 
 using namespace drover;
 using namespace drover::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("drover events --follow prints a job's events until it ends and they survive a restart", "[integration][events]") {
   TempDir tmp;
