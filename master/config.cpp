@@ -47,12 +47,11 @@ Result<MasterConfigLoad> load_master_config(const std::vector<std::string>& args
   out.help_text = loaded->help_text;
   if (out.help_requested) return out;
   const ConfigValues& v = loaded->values;
-  for (const char* key : {"auth.tokens_file", "auth.worker_token_file", "tls.cert", "tls.key"}) {
-    if (!v.get_string(key).empty()) {
-      return make_error(ErrorCode::invalid_argument, "not supported yet in this version", key);
-    }
-  }
   MasterConfig& c = out.config;
+  c.tokens_file = v.get_string("auth.tokens_file");
+  c.worker_token_file = v.get_string("auth.worker_token_file");
+  c.tls_cert = v.get_string("tls.cert");
+  c.tls_key = v.get_string("tls.key");
   c.listen = v.get_string("listen");
   c.data_dir = v.get_string("data_dir");
   c.worker_timeout = v.get_duration("worker_timeout");

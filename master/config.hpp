@@ -19,6 +19,9 @@ struct MasterConfig {
   Duration retention = std::chrono::hours(24 * 7);
   std::string output_store = "master";
   bool insecure = false;
+  std::string tokens_file;        // auth.tokens_file: users, roles, token hashes; empty = no auth
+  std::string worker_token_file;  // auth.worker_token_file: the workers' shared token
+  std::string tls_cert, tls_key;  // tls.cert / tls.key (PEM); empty = plain HTTP
 };
 
 struct MasterConfigLoad {
