@@ -11,6 +11,10 @@ packages=(
   libsqlite3-dev libarchive-dev
   prometheus  # promtool: tests check /metrics with `promtool check metrics` (no daemon is started)
   chromium fonts-dejavu-core  # headless browser: the dashboard test renders GET / (dump-dom, screenshots)
+  # tests/fuzz (libFuzzer targets, run by deploy/test.sh): clang++ and its fuzzer, ASan and
+  # UBSan runtimes (libclang_rt.fuzzer-x86_64.a is in libclang-rt-14-dev, which clang-14
+  # only recommends, so --no-install-recommends needs it named)
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,6 +1,8 @@
 #include "master/config.hpp"
 
 #include <filesystem>
+#include <fstream>
+#include <utility>
 
 #include "common/proto/output_ref.hpp"
 
@@ -50,6 +52,11 @@ Result<MasterConfigLoad> load_master_config(const std::vector<std::string>& args
   MasterConfig& c = out.config;
   c.tokens_file = v.get_string("auth.tokens_file");
   c.worker_token_file = v.get_string("auth.worker_token_file");
+  if (c.tokens_file.empty() != c.worker_token_file.empty()) {
+    return make_error(ErrorCode::invalid_argument,
+                      "auth.tokens_file and auth.worker_token_file are set together",
+                      c.tokens_file.empty() ? "auth.tokens_file" : "auth.worker_token_file");
+  }
   c.tls_cert = v.get_string("tls.cert");
   c.tls_key = v.get_string("tls.key");
   c.listen = v.get_string("listen");
@@ -76,11 +83,21 @@ Result<MasterConfigLoad> load_master_config(const std::vector<std::string>& args
                         "output_store");
     }
   }
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    return make_error(ErrorCode::invalid_argument, "tls.cert and tls.key must be set together",
+                      c.tls_cert.empty() ? "tls.cert" : "tls.key");
+  }
+  for (const auto& [key, file] : {std::pair<const char*, const std::string&>{"tls.cert", c.tls_cert},
+                                  {"tls.key", c.tls_key}}) {
+    if (!file.empty() && !std::ifstream(file)) {
+      return make_error(ErrorCode::invalid_argument, fmt::format("cannot read {}", file), key);
+    }
+  }
   if (c.worker_timeout <= c.heartbeat_interval) {
     return make_error(ErrorCode::invalid_argument, "must be longer than heartbeat_interval",
                       "worker_timeout");
   }
-  if (!is_loopback_listen(c.listen) && !c.insecure) {
+  if (!is_loopback_listen(c.listen) && !c.insecure && c.tokens_file.empty()) {
     return make_error(ErrorCode::invalid_argument,
                       fmt::format("refusing to listen on non-loopback {} without auth "
                                   "(configure auth, or pass --insecure)", c.listen),

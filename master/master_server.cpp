@@ -9,6 +9,7 @@
 #include "common/proto/output_ref.hpp"
 #include "common/http/event_loop.hpp"
 #include "common/http/server.hpp"
+#include "master/api/access.hpp"
 #include "master/api/routes.hpp"
 #include "master/api/worker_fetch.hpp"
 #include "master/coordinator/coordinator.hpp"
@@ -41,6 +42,8 @@ Result<int> MasterServer::run() {
     DROVER_TRY(make_dirs(shared / "attempts"));
     DROVER_TRY(make_dirs(shared / "outputs"));
   }
+  auto access = AccessControl::load(cfg.tokens_file, cfg.worker_token_file);
+  if (!access.ok()) return access.error();
   auto store = SqliteStore::open(data / "state.db");
   if (!store.ok()) return store.error();
   // Fault injection for tests only; inert unless DROVER_CRASH_AT is set.
@@ -60,7 +63,7 @@ Result<int> MasterServer::run() {
   http::Router router;
   ApiOptions api;
   api.max_bundle_size = cfg.max_bundle_size;
-  api.fetch_from_worker = make_thread_worker_fetch(std::chrono::seconds(10));
+  api.fetch_from_worker = make_thread_worker_fetch(std::chrono::seconds(10), access->worker_token());
   std::atomic<std::uint64_t> bytes_received{0};
   api.bytes_received = &bytes_received;
   add_public_routes(router, coordinator, api);
@@ -68,12 +71,18 @@ Result<int> MasterServer::run() {
     coordinator.metrics().count_request(route, method, status);
   });
   add_internal_routes(router, coordinator);
+  router.guard([&access](http::Request& req, const std::string& method, const std::string& pattern) {
+    return access->check(req, method, pattern);
+  });
+  if (!access->enabled()) spdlog::warn("auth is off: anyone who can reach {} can run commands", cfg.listen);
 
   http::ServerOptions sopts;
   sopts.listen = cfg.listen;
   sopts.max_body_bytes = 64ULL << 20;  // outputs and logs; bundles get their own limit
   sopts.body_limits = {{"/api/v1/jobs", cfg.max_bundle_size}};
   sopts.bytes_received = &bytes_received;
+  sopts.tls_cert = cfg.tls_cert;  // both empty: plain HTTP
+  sopts.tls_key = cfg.tls_key;
   http::Server server(impl_->loop, router, sopts);
   auto bound = server.start();
   if (!bound.ok()) return bound.error();

@@ -3,7 +3,8 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <fstream>
+
+#include "worker/sandbox/attempt_sandbox.hpp"
 
 namespace drover::worker {
 
@@ -36,19 +37,12 @@ Result<http::Response> serve_log(const AttemptTable& table, const http::Request&
   }
   const auto& path =
       stream == "stdout" ? attempt->paths().stdout_file : attempt->paths().stderr_file;
-  std::string chunk;
+  // No file yet (the task has not started): an empty log. The task's user owns
+  // the attempt dir: a log it replaced by a link or a fifo is not followed.
   std::uint64_t size = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (in) {  // no file yet: the task has not started; an empty log
-    in.seekg(0, std::ios::end);
-    size = static_cast<std::uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
-    auto from = std::min<std::uint64_t>(static_cast<std::uint64_t>(*offset), size);
-    chunk.resize(std::min<std::uint64_t>(size - from, kMaxLogChunk));
-    in.seekg(static_cast<std::streamoff>(from));
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    chunk.resize(static_cast<std::size_t>(in.gcount()));
-  }
-  auto response = http::Response::text(200, std::move(chunk));
+  auto chunk = read_task_file(path, static_cast<std::uint64_t>(*offset), kMaxLogChunk, &size);
+  if (!chunk.ok()) return chunk.error();
+  auto response = http::Response::text(200, std::move(*chunk));
   response.headers.emplace_back("X-Drover-Log-Size", std::to_string(size));
   return response;
 }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/fs/fs.hpp"
 #include "common/http/server.hpp"
 #include "common/log/log.hpp"
 #include "worker/agent/agent.hpp"
@@ -25,7 +26,7 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
   SystemClock clock;
   StopSignal stop;
   AttemptTable table;
-  HttpMasterApi http_master(c.master, c.token);  // thread-safe: shared by all threads
+  HttpMasterApi http_master(c.master, c.token, c.ca_file);  // thread-safe: shared by all threads
   OutputStore store;                             // fixed by the first registration reply
   StoreMasterApi master(http_master, store);     // blobs to the shared store when it is one
   BlobCache cache(c.work_dir, [&](const std::string& d) { return master.fetch_blob(d); });
@@ -40,6 +41,15 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
   http::EventLoop loop;
   http::Router router;
   add_log_routes(router, table);
+  if (!c.token.empty()) {  // only the master, which holds the workers' token, reads logs here
+    router.guard([token_hash = sha256_hex(c.token)](http::Request& req, const std::string&,
+                                                     const std::string&) -> std::optional<Error> {
+      const std::string presented = http::bearer_token(req);
+      if (presented.empty()) return make_error(ErrorCode::unauthorized, "this needs the workers' token");
+      if (sha256_hex(presented) != token_hash) return make_error(ErrorCode::unauthorized, "unknown token");
+      return std::nullopt;
+    });
+  }
   http::ServerOptions server_options;
   server_options.listen = c.listen;
   http::Server server(loop, router, server_options);

@@ -17,6 +17,7 @@ std::string trim_trailing_slash(std::string url) {
 http::ClientOptions client_options(const MasterConnection& connection) {
   http::ClientOptions options;
   options.bearer_token = connection.token;
+  options.ca_file = connection.ca_file;
   return options;
 }
 

@@ -21,7 +21,7 @@ namespace drover::cli {
 struct MasterConnection {
   std::string url = "http://127.0.0.1:7070";
   std::string token;    // bearer token; empty = none
-  std::string ca_file;  // private CA for https (accepted; TLS comes later)
+  std::string ca_file;  // private CA (PEM) for an https:// master; empty = the system's CAs
 };
 
 struct SubmitParams {

@@ -5,7 +5,10 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -58,16 +61,25 @@ Result<std::string> normalize_entry_name(std::string_view raw) {
   return out;
 }
 
-// A symlink at `name` with `target` must resolve, lexically, inside the root.
+// A symlink at `name` with `target` must resolve inside the root. Lexically
+// is not enough once a target passes through another link ("b/top" -> "..",
+// then "a/out" -> "../b/top/.."), so ".." may only lead the target: it climbs
+// the link's own parents, which are real directories (nothing lies below a
+// link), and every link met on the way down resolves inside by the same rule.
 Status check_symlink_target(const std::string& name, std::string_view target) {
   if (target.empty()) return refuse(name, "symlink with an empty target");
   if (target.front() == '/') return refuse(name, "symlink to an absolute path");
   std::vector<std::string> parts = split(name);
   parts.pop_back();
+  bool descended = false;
   for (const std::string& c : split(target)) {
     if (c.empty() || c == ".") continue;
     if (c != "..") {
       parts.push_back(c);
+      descended = true;
+    } else if (descended) {
+      return refuse(name, "symlink target has \"..\" after a name (it could lead out through "
+                          "another link)");
     } else if (parts.empty()) {
       return refuse(name, "symlink leads outside the archive");
     } else {
@@ -179,30 +191,70 @@ Error writer_error(archive* a, std::string_view what) {
   return make_error(ErrorCode::io, fmt::format("{}: {}", what, msg ? msg : "unknown error"));
 }
 
-Status write_file_data(archive* a, const std::string& name, const PackEntry& e) {
+// An fd closed at scope exit.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Opens the regular file `rel` ("a/b/c") below the directory `root_fd`, one
+// component at a time, following no link: a directory or file that was
+// swapped for a link (or a fifo) after planning fails instead of leading the
+// packer (maybe root) outside the tree. -1 with errno set on failure.
+int open_below(int root_fd, const std::string& rel) {
+  std::vector<std::string> parts = split(rel);
+  int dir = root_fd;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    int next = ::openat(dir, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir != root_fd) ::close(dir);
+    if (next < 0) return -1;
+    dir = next;
+  }
+  int fd = ::openat(dir, parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int saved = errno;
+  if (dir != root_fd) ::close(dir);
+  errno = saved;
+  return fd;
+}
+
+Status write_file_data(archive* a, const std::string& name, const PackEntry& e, int root_fd) {
   if (e.kind == PackEntry::Kind::memory) {
     if (archive_write_data(a, e.content->data(), e.content->size()) < 0) {
       return writer_error(a, "cannot pack " + name);
     }
     return ok_status();
   }
-  std::unique_ptr<std::FILE, decltype(&std::fclose)> f(std::fopen(e.source.c_str(), "rb"),
-                                                       &std::fclose);
-  if (!f) return make_error(ErrorCode::io, fmt::format("cannot read {}", e.source.string()));
+  auto changed = [&] {
+    return make_error(ErrorCode::io, fmt::format("\"{}\" changed while packing", name));
+  };
+  Fd f(open_below(root_fd, name));
+  if (f.fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR || errno == ENOENT || errno == ENXIO) return changed();
+    return make_error(ErrorCode::io,
+                      fmt::format("cannot read \"{}\": {}", name, std::strerror(errno)));
+  }
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) return changed();
   std::vector<char> buf(kBlock);
   std::uint64_t left = e.size;
   while (left > 0) {
-    std::size_t n = std::fread(buf.data(), 1, std::min<std::uint64_t>(left, kBlock), f.get());
-    if (n == 0) {
-      return make_error(ErrorCode::io, fmt::format("{} changed while packing", e.source.string()));
+    ssize_t n = ::read(f.fd, buf.data(), std::min<std::uint64_t>(left, kBlock));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return changed();
+    if (archive_write_data(a, buf.data(), static_cast<std::size_t>(n)) < 0) {
+      return writer_error(a, "cannot pack " + name);
     }
-    if (archive_write_data(a, buf.data(), n) < 0) return writer_error(a, "cannot pack " + name);
-    left -= n;
+    left -= static_cast<std::uint64_t>(n);
   }
   return ok_status();
 }
 
-Status write_pack_entry(archive* a, const std::string& name, const PackEntry& e) {
+Status write_pack_entry(archive* a, const std::string& name, const PackEntry& e, int root_fd) {
   EntryPtr entry(archive_entry_new(), &archive_entry_free);
   archive_entry_set_pathname(entry.get(), name.c_str());
   archive_entry_set_mtime(entry.get(), 0, 0);
@@ -228,10 +280,10 @@ Status write_pack_entry(archive* a, const std::string& name, const PackEntry& e)
   if (archive_write_header(a, entry.get()) != ARCHIVE_OK)
     return writer_error(a, "cannot pack " + name);
   bool has_data = e.kind == PackEntry::Kind::file || e.kind == PackEntry::Kind::memory;
-  return has_data ? write_file_data(a, name, e) : ok_status();
+  return has_data ? write_file_data(a, name, e, root_fd) : ok_status();
 }
 
-Status write_plan(const PackPlan& plan, Sink& sink) {
+Status write_plan(const PackPlan& plan, Sink& sink, int root_fd) {
   WriterPtr a(archive_write_new(), &archive_write_free);
   if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
       archive_write_add_filter_gzip(a.get()) != ARCHIVE_OK ||
@@ -242,18 +294,36 @@ Status write_plan(const PackPlan& plan, Sink& sink) {
   if (archive_write_open(a.get(), &sink, nullptr, sink_write, nullptr) != ARCHIVE_OK) {
     return writer_error(a.get(), "cannot open the archive writer");
   }
-  for (const auto& [name, e] : plan) DROVER_TRY(write_pack_entry(a.get(), name, e));
+  for (const auto& [name, e] : plan) DROVER_TRY(write_pack_entry(a.get(), name, e, root_fd));
   if (archive_write_close(a.get()) != ARCHIVE_OK)
     return writer_error(a.get(), "cannot finish archive");
   return ok_status();
 }
 
+// `untrusted`: `dir` itself must not be a link either, and the walk goes
+// through the directory opened once (/proc/self/fd/N), not its path.
 Status pack_to_sink(const fs::path& dir, const std::map<std::string, std::string>& extra,
-                    Sink& sink) {
+                    Sink& sink, bool untrusted = false) {
+  int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (untrusted ? O_NOFOLLOW : 0);
+  Fd root(::open(dir.c_str(), flags));
+  if (root.fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR || errno == ENOENT) {
+      return make_error(ErrorCode::invalid_argument,
+                        fmt::format("{} is {}", dir.string(),
+                                    errno == ELOOP ? "a symlink" : "not a directory"));
+    }
+    return make_error(ErrorCode::io,
+                      fmt::format("cannot read {}: {}", dir.string(), std::strerror(errno)));
+  }
+  fs::path walk = dir;
+  std::error_code ec;
+  if (fs::path pinned = fmt::format("/proc/self/fd/{}", root.fd); untrusted && fs::is_directory(pinned, ec)) {
+    walk = pinned;
+  }
   PackPlan plan;
-  DROVER_TRY(plan_directory(dir, plan));
+  DROVER_TRY(plan_directory(walk, plan));
   DROVER_TRY(plan_extra_files(extra, plan));
-  return write_plan(plan, sink);
+  return write_plan(plan, sink, root.fd);
 }
 
 // ---- reading ---------------------------------------------------------------
@@ -480,6 +550,13 @@ Result<std::string> pack_directory(const fs::path& dir,
   std::string out;
   Sink sink{&out, nullptr};
   DROVER_TRY(pack_to_sink(dir, extra_files, sink));
+  return out;
+}
+
+Result<std::string> pack_untrusted_directory(const fs::path& dir) {
+  std::string out;
+  Sink sink{&out, nullptr};
+  DROVER_TRY(pack_to_sink(dir, {}, sink, /*untrusted=*/true));
   return out;
 }
 

@@ -24,6 +24,14 @@ struct ArchiveLimits {
 Result<std::string> pack_directory(const std::filesystem::path& dir,
                                    const std::map<std::string, std::string>& extra_files = {});
 
+// pack_directory for a tree that someone else may change while it is packed (a
+// task's output or checkpoint dir, packed by a worker that may be root): `dir`
+// itself must not be a symlink (invalid_argument), and every file is opened
+// below the directory first opened, following no link, so a file or directory
+// swapped for a link mid-pack fails the pack (io: "changed while packing")
+// instead of being read from outside `dir`.
+Result<std::string> pack_untrusted_directory(const std::filesystem::path& dir);
+
 // Writes to a file instead of memory (same format).
 Status pack_directory_to_file(const std::filesystem::path& dir, const std::filesystem::path& out);
 

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <optional>
+#include <tuple>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -24,7 +25,12 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include "common/http/tls.hpp"
 
 namespace drover::http {
 namespace {
@@ -40,8 +46,10 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kMaxResponseHeaderBytes = 1 << 20;
 
 using BeastRequest = bhttp::request<bhttp::string_body>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 struct BaseUrl {
+  bool tls = false;
   std::string host;         // without brackets
   std::string port = "80";
   std::string host_header;  // as written: "host:port"
@@ -52,12 +60,19 @@ Result<BaseUrl> parse_base_url(const std::string& url) {
   auto bad = [&](const std::string& why) {
     return make_error(ErrorCode::unavailable, "bad URL '" + url + "': " + why);
   };
-  if (url.starts_with("https://")) return make_error(ErrorCode::unavailable, "https is not supported yet");
-  if (!url.starts_with("http://")) return bad("expected http://host:port");
-  std::string_view rest = std::string_view(url).substr(7);
+  BaseUrl base;
+  std::string_view rest = url;
+  if (url.starts_with("https://")) {
+    base.tls = true;
+    base.port = "443";
+    rest.remove_prefix(8);
+  } else if (url.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else {
+    return bad("expected http://host:port or https://host:port");
+  }
   std::size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
-  BaseUrl base;
   base.host_header = std::string(authority);
   if (slash != std::string_view::npos) {
     base.prefix = std::string(rest.substr(slash));
@@ -112,12 +127,16 @@ struct Client::Impl {
   ClientOptions options;
   Result<BaseUrl> base;
   asio::io_context context{1};
-  beast::tcp_stream stream{context};
+  beast::tcp_stream stream{context};  // plain http
+  std::shared_ptr<asio::ssl::context> tls_context;  // https: made on first use
+  std::unique_ptr<TlsStream> tls;  // https: one per connection
   beast::flat_buffer buffer;
   bool connected = false;
 
   Impl(std::string url, ClientOptions opts)
       : base_url(std::move(url)), options(std::move(opts)), base(parse_base_url(base_url)) {}
+
+  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : stream; }
 
   Error unreachable(const error_code& ec, Duration timeout) const {
     std::string reason = ec == beast::error::timeout
@@ -128,21 +147,64 @@ struct Client::Impl {
 
   void disconnect() {
     error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream.close();
+    tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    tcp().close();
+    tls.reset();
     buffer.clear();
     connected = false;
   }
 
-  asio::awaitable<error_code> connect(Clock::time_point deadline) {
+  // Opens the TCP connection, and for https runs the TLS handshake with SNI
+  // and verification of the chain and of the host name or IP address.
+  // Fills `failure` when the error needs more words than `ec` has.
+  asio::awaitable<error_code> connect(Clock::time_point deadline, std::optional<Error>& failure) {
+    if (!base->tls) co_return co_await connect_tcp(stream, deadline);
+    if (!tls_context) {
+      auto made = make_client_tls_context(options.ca_file);
+      if (!made.ok()) {
+        failure = made.error();
+        co_return error_code(asio::error::operation_aborted);
+      }
+      tls_context = *made;
+    }
+    tls = std::make_unique<TlsStream>(context, *tls_context);
+    const BaseUrl& b = base.value();
+    SSL* ssl = tls->native_handle();
+    error_code ec;
+    asio::ip::make_address(b.host, ec);
+    if (!ec) {  // an IP literal: checked against the certificate's IP SANs, no SNI
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), b.host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl, b.host.c_str());
+      SSL_set1_host(ssl, b.host.c_str());
+    }
+    if (error_code tcp_ec = co_await connect_tcp(beast::get_lowest_layer(*tls), deadline); tcp_ec) {
+      co_return tcp_ec;
+    }
+    connected = false;  // until the handshake is done
+    beast::get_lowest_layer(*tls).expires_at(deadline);
+    auto [hs_ec] = co_await tls->async_handshake(asio::ssl::stream_base::client, kTuple);
+    if (hs_ec) {
+      if (is_verify_failure(hs_ec)) {
+        failure = make_error(ErrorCode::unavailable,
+                             fmt::format("cannot reach {}: {}", base_url,
+                                         describe_verify_failure(SSL_get_verify_result(ssl))));
+      }
+      co_return hs_ec;
+    }
+    connected = true;
+    co_return error_code{};
+  }
+
+  asio::awaitable<error_code> connect_tcp(beast::tcp_stream& s, Clock::time_point deadline) {
     const BaseUrl& b = base.value();
     error_code ec;
     auto address = asio::ip::make_address(b.host, ec);
     if (!ec) {
-      stream.expires_at(deadline);
-      auto [connect_ec] = co_await stream.async_connect(
+      s.expires_at(deadline);
+      auto [connect_ec] = co_await s.async_connect(
           tcp::endpoint(address, static_cast<unsigned short>(std::stoul(b.port))), kTuple);
-      if (!connect_ec) on_connected();
+      if (!connect_ec) on_connected(s);
       co_return connect_ec;
     }
     // The resolver has no deadline of its own: a timer cancels it.
@@ -154,15 +216,15 @@ struct Client::Impl {
     auto [resolve_ec, endpoints] = co_await resolver->async_resolve(b.host, b.port, kTuple);
     guard.cancel();
     if (resolve_ec) co_return resolve_ec == asio::error::operation_aborted ? beast::error::timeout : resolve_ec;
-    stream.expires_at(deadline);
-    auto [connect_ec, endpoint] = co_await stream.async_connect(endpoints, kTuple);
-    if (!connect_ec) on_connected();
+    s.expires_at(deadline);
+    auto [connect_ec, endpoint] = co_await s.async_connect(endpoints, kTuple);
+    if (!connect_ec) on_connected(s);
     co_return connect_ec;
   }
 
-  void on_connected() {
+  void on_connected(beast::tcp_stream& s) {
     error_code ignored;
-    stream.socket().set_option(tcp::no_delay(true), ignored);
+    s.socket().set_option(tcp::no_delay(true), ignored);
     connected = true;
   }
 
@@ -170,8 +232,13 @@ struct Client::Impl {
     bhttp::response_parser<bhttp::string_body> parser;
     parser.header_limit(kMaxResponseHeaderBytes);
     parser.body_limit(options.max_response_bytes);
-    stream.expires_at(deadline);
-    auto [read_ec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+    tcp().expires_at(deadline);
+    error_code read_ec;
+    if (tls) {
+      std::tie(read_ec, std::ignore) = co_await bhttp::async_read(*tls, buffer, parser, kTuple);
+    } else {
+      std::tie(read_ec, std::ignore) = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+    }
     ec = read_ec;
     if (ec == bhttp::error::body_limit) {
       co_return make_error(ErrorCode::too_large,
@@ -186,17 +253,23 @@ struct Client::Impl {
   asio::awaitable<void> exchange(BeastRequest& req, Clock::time_point deadline, Duration timeout,
                                  std::optional<Result<Response>>& out) {
     for (int attempt = 0;; ++attempt) {
-      if (connected && peer_closed(stream.socket())) disconnect();
+      if (connected && peer_closed(tcp().socket())) disconnect();
       const bool reused = connected;
       if (!connected) {
-        if (error_code ec = co_await connect(deadline); ec) {
+        std::optional<Error> failure;
+        if (error_code ec = co_await connect(deadline, failure); ec) {
           disconnect();
-          out = unreachable(ec, timeout);
+          out = failure ? Result<Response>(std::move(*failure)) : Result<Response>(unreachable(ec, timeout));
           co_return;
         }
       }
-      stream.expires_at(deadline);
-      auto [write_ec, written] = co_await bhttp::async_write(stream, req, kTuple);
+      tcp().expires_at(deadline);
+      error_code write_ec;
+      if (tls) {
+        std::tie(write_ec, std::ignore) = co_await bhttp::async_write(*tls, req, kTuple);
+      } else {
+        std::tie(write_ec, std::ignore) = co_await bhttp::async_write(stream, req, kTuple);
+      }
       error_code read_ec;
       if (write_ec) {
         if (reused && attempt == 0 && write_ec != beast::error::timeout) {

@@ -1,8 +1,10 @@
 #pragma once
 // Blocking HTTP/1.1 client (Boost.Beast) with keep-alive, for the CLI, the
 // worker's threads and tests. One Client per thread; not thread-safe.
-// Transport failures (refused, reset, timeout, bad URL) are Errors with code
-// `unavailable`; any HTTP status is a Response.
+// Transport failures (refused, reset, timeout, bad URL, a TLS certificate that
+// cannot be verified) are Errors with code `unavailable`; any HTTP status is
+// a Response. https:// URLs use TLS 1.2+ and verify the server's certificate
+// chain and its host name (or IP address).
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -17,11 +19,13 @@ struct ClientOptions {
   Duration timeout = std::chrono::seconds(30);  // whole request, connect included
   std::string bearer_token;                     // sent as Authorization: Bearer
   std::uint64_t max_response_bytes = 4ULL << 30;
+  std::string ca_file;  // https: PEM CA certificates to trust; empty = the system's CAs
 };
 
 class Client {
  public:
-  // base_url: "http://host:port" (a path prefix is allowed and kept).
+  // base_url: "http://host:port" or "https://host:port" (a path prefix is
+  // allowed and kept).
   explicit Client(std::string base_url, ClientOptions options = {});
   ~Client();
   Client(Client&&) noexcept;

@@ -192,6 +192,16 @@ void Router::dispatch(Request& request, Respond respond) const {
       if (is_param(p)) request.params[p.substr(1, p.size() - 2)] = segments[i];
     }
     Respond guarded = once(std::move(respond));
+    if (guard_) {
+      if (std::optional<Error> denied = guard_(request, route.method, route.pattern)) {
+        Response response = Response::error(*denied);
+        if (denied->code == ErrorCode::unauthorized) {
+          response.headers.emplace_back("WWW-Authenticate", "Bearer");
+        }
+        guarded(std::move(response));
+        return;
+      }
+    }
     try {
       route.handler(request, guarded);
     } catch (const std::exception& e) {
@@ -214,6 +224,21 @@ void Router::dispatch(Request& request, Respond respond) const {
     return;
   }
   respond(Response::error(make_error(ErrorCode::not_found, "no route for " + request.path)));
+}
+
+std::string bearer_token(const Request& req) {
+  const std::string value = req.header("Authorization");
+  constexpr std::string_view kScheme = "Bearer ";
+  if (value.size() <= kScheme.size()) return "";
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(value[i])) !=
+        std::tolower(static_cast<unsigned char>(kScheme[i]))) {
+      return "";
+    }
+  }
+  std::string token = value.substr(kScheme.size());
+  while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.pop_back();
+  return token;
 }
 
 void split_target(std::string_view target, std::string& path,

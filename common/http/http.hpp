@@ -27,6 +27,7 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote;  // "127.0.0.1:53122"
+  std::string user;    // who is calling, set by the router's guard; "" when nobody checked
 
   // Case-insensitive header lookup; "" when absent.
   std::string header(std::string_view name) const;
@@ -89,6 +90,13 @@ class Router {
   using Observer = std::function<void(const std::string& route, const std::string& method, int status)>;
   void observe(Observer observer) { observer_ = std::move(observer); }
 
+  // Runs before the handler of every matched route, with its method and
+  // pattern; an Error answers the request instead (401s get a
+  // `WWW-Authenticate: Bearer` header). Access control hangs here.
+  using Guard = std::function<std::optional<Error>(Request&, const std::string& method,
+                                                   const std::string& pattern)>;
+  void guard(Guard guard) { guard_ = std::move(guard); }
+
   // (method, pattern) of every route, in registration order.
   std::vector<std::pair<std::string, std::string>> routes() const {
     std::vector<std::pair<std::string, std::string>> out;
@@ -105,7 +113,11 @@ class Router {
   };
   std::vector<Route> routes_;
   Observer observer_;
+  Guard guard_;
 };
+
+// The token of an `Authorization: Bearer TOKEN` header; "" when there is none.
+std::string bearer_token(const Request& req);
 
 // Splits "/a/b?x=1" into path and decoded query map.
 void split_target(std::string_view target, std::string& path, std::map<std::string, std::string>& query);

@@ -1,8 +1,12 @@
 // HTTP/1.1 server: one coroutine accepts, one coroutine per connection reads
 // a request, dispatches it through the Router, waits for its Respond (which
-// may come later, from another thread) and writes the response. Everything
-// here runs on the EventLoop's thread, except Completion::complete.
+// may come later, from another thread) and writes the response. The session
+// is one template over the stream: beast::tcp_stream (plain) or
+// beast::ssl_stream<tcp_stream> (TLS). Everything here runs on the
+// EventLoop's thread, except Completion::complete.
 #include "common/http/server.hpp"
+
+#include <sys/resource.h>
 
 #include <array>
 #include <atomic>
@@ -12,8 +16,6 @@
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -33,9 +35,11 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/http/disconnect.hpp"
+#include "common/http/tls.hpp"
 
 namespace drover::http {
 namespace {
@@ -51,6 +55,12 @@ constexpr std::size_t kFirstReadBytes = 8192;
 constexpr std::size_t kMaxDrainBytes = 1 << 20;          // read and dropped before closing
 constexpr std::chrono::seconds kDrainTimeout{1};         // after an error reply
 constexpr std::chrono::seconds kRejectTimeout{2};        // for the 503 over the connection cap
+constexpr std::size_t kMaxRefusing = 64;                 // 503s in flight; beyond, close at once
+constexpr unsigned char kTlsHandshakeRecord = 0x16;      // first byte of a ClientHello
+constexpr rlim_t kSpareDescriptors = 256;                // files, the store, clients
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 using BeastRequest = bhttp::request<bhttp::string_body>;
 using BeastResponse = bhttp::response<bhttp::string_body>;
@@ -111,11 +121,23 @@ class Completion {
   std::atomic<bool> done_{false};
 };
 
-// One accepted connection; lives in its session's coroutine frame.
-struct Connection {
-  beast::tcp_stream stream;
+// What the State sees of a connection: its TCP layer, to cancel it.
+struct ConnectionBase {
+  beast::tcp_stream* tcp = nullptr;  // the stream's lowest layer
   std::string remote;
   bool idle = false;  // waiting for the first byte of a request
+};
+
+// One accepted connection; lives in its session's coroutine frame.
+template <class Stream>
+struct Connection : ConnectionBase {
+  template <class... Args>
+  explicit Connection(Args&&... args) : stream(std::forward<Args>(args)...) {
+    tcp = &beast::get_lowest_layer(stream);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  Stream stream;
 };
 
 // Shared by the Server and its coroutines (they may outlive the Server while
@@ -128,11 +150,13 @@ struct State {
   const Router& router;
   ServerOptions options;
   tcp::acceptor acceptor;
+  std::shared_ptr<asio::ssl::context> tls;  // null: plain HTTP
   std::shared_ptr<Gate> gate = std::make_shared<Gate>();
   std::size_t connections = 0;
+  std::size_t refusing = 0;
   bool stopping = false;
   std::uint64_t next_connection_id = 0;
-  std::map<std::uint64_t, Connection*> live;
+  std::map<std::uint64_t, ConnectionBase*> live;
 
   std::uint64_t body_limit_for(const std::string& path) const {
     std::uint64_t limit = options.max_body_bytes;
@@ -161,7 +185,7 @@ struct State {
     error_code ec;
     acceptor.close(ec);
     for (auto& [id, connection] : live) {
-      if (connection->idle) connection->stream.socket().cancel(ec);
+      if (connection->idle) connection->tcp->socket().cancel(ec);
     }
   }
 };
@@ -170,7 +194,7 @@ struct State {
 // slot under the connection cap (taken by the accept loop) at the end.
 class LiveGuard {
  public:
-  LiveGuard(State& state, Connection& connection) : state_(state), id_(state.next_connection_id++) {
+  LiveGuard(State& state, ConnectionBase& connection) : state_(state), id_(state.next_connection_id++) {
     state_.live.emplace(id_, &connection);
   }
   LiveGuard(const LiveGuard&) = delete;
@@ -206,11 +230,11 @@ BeastResponse to_beast(Response response, unsigned version, bool keep_alive) {
 
 // Writes with a deadline that restarts on progress, so that large bodies to
 // slow readers are not cut off while they still move.
-asio::awaitable<error_code> write_response(beast::tcp_stream& stream, BeastResponse& res,
-                                           Duration timeout) {
+template <class Stream>
+asio::awaitable<error_code> write_response(Stream& stream, BeastResponse& res, Duration timeout) {
   bhttp::response_serializer<bhttp::string_body> serializer{res};
   while (!serializer.is_done()) {
-    stream.expires_after(timeout);
+    beast::get_lowest_layer(stream).expires_after(timeout);
     auto [ec, n] = co_await bhttp::async_write_some(stream, serializer, kTuple);
     if (ec) co_return ec;
   }
@@ -219,6 +243,7 @@ asio::awaitable<error_code> write_response(beast::tcp_stream& stream, BeastRespo
 
 // Half-closes and drops what the peer still sends for a moment, so that the
 // error response is not destroyed by a TCP reset over unread request bytes.
+// Works on the TCP layer (a TLS peer's bytes are dropped undecrypted).
 asio::awaitable<void> close_lingering(beast::tcp_stream& stream) {
   error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -234,10 +259,11 @@ asio::awaitable<void> close_lingering(beast::tcp_stream& stream) {
 }
 
 // Answers an unusable request with an error and closes the connection.
-asio::awaitable<void> reject(beast::tcp_stream& stream, const Error& error, Duration timeout) {
+template <class Stream>
+asio::awaitable<void> reject(Stream& stream, const Error& error, Duration timeout) {
   BeastResponse res = to_beast(Response::error(error), 11, false);
   error_code ec = co_await write_response(stream, res, timeout);
-  if (!ec) co_await close_lingering(stream);
+  if (!ec) co_await close_lingering(beast::get_lowest_layer(stream));
 }
 
 bool is_parse_error(const error_code& ec) {
@@ -245,17 +271,21 @@ bool is_parse_error(const error_code& ec) {
 }
 
 // Handles a failed read of a request. Always ends the connection.
-asio::awaitable<void> on_read_error(State& state, Connection& c, const error_code& ec) {
+template <class Stream>
+asio::awaitable<void> on_read_error(State& state, Connection<Stream>& c, const error_code& ec) {
   if (ec == bhttp::error::body_limit || ec == bhttp::error::header_limit) {
     spdlog::info("http: {}: request too large ({})", c.remote, ec.message());
     co_await reject(c.stream, make_error(ErrorCode::too_large, "request too large: " + ec.message()),
-                    state.options.read_timeout);
+                    state.options.write_timeout);
   } else if (is_parse_error(ec) && ec != bhttp::error::end_of_stream &&
              ec != bhttp::error::partial_message) {
     spdlog::info("http: {}: malformed request: {}", c.remote, ec.message());
     co_await reject(c.stream,
                     make_error(ErrorCode::invalid_argument, "malformed request: " + ec.message()),
-                    state.options.read_timeout);
+                    state.options.write_timeout);
+  } else if (ec == beast::error::timeout) {
+    spdlog::info("http: {}: request not received within {}", c.remote,
+                 format_duration(state.options.read_timeout));
   } else if (ec != asio::error::operation_aborted && ec != bhttp::error::end_of_stream) {
     spdlog::debug("http: {}: connection ended: {}", c.remote, ec.message());
   }
@@ -305,7 +335,8 @@ DisconnectSignal::Post poster(std::shared_ptr<Gate> gate) {
 // request's disconnect callback runs and nullopt is returned (the response,
 // whenever it comes, is dropped). Pipelined bytes that the watch reads are
 // kept in `buffer` for the next request, and end the watch.
-asio::awaitable<std::optional<Response>> run_handler(State& state, Connection& c,
+template <class Stream>
+asio::awaitable<std::optional<Response>> run_handler(State& state, Connection<Stream>& c,
                                                      beast::flat_buffer& buffer, Request& request) {
   auto slot = std::make_shared<Slot>();
   auto watch = std::make_shared<Watch>();
@@ -329,19 +360,20 @@ asio::awaitable<std::optional<Response>> run_handler(State& state, Connection& c
 
   // Bytes already buffered are a pipelined request: the peer counts as
   // connected, and the buffer does not grow while responses are pending.
+  // The watch reads through the stream (TLS records are decrypted) with no
+  // deadline, and is stopped by cancelling the socket's operations.
   if (!slot->response && buffer.size() == 0) {
-    asio::cancellation_signal stop_watch;
-    c.stream.socket().async_read_some(
-        buffer.prepare(kFirstReadBytes),
-        asio::bind_cancellation_slot(stop_watch.slot(), [watch](error_code ec, std::size_t n) {
-          watch->done = true;
-          watch->ec = ec;
-          watch->bytes = n;
-          if (watch->wake) watch->wake->cancel();
-        }));
+    c.tcp->expires_never();
+    c.stream.async_read_some(buffer.prepare(kFirstReadBytes), [watch](error_code ec, std::size_t n) {
+      watch->done = true;
+      watch->ec = ec;
+      watch->bytes = n;
+      if (watch->wake) watch->wake->cancel();
+    });
     while (!slot->response && !watch->done) co_await wake.async_wait(kTuple);
     if (!watch->done) {
-      stop_watch.emit(asio::cancellation_type::terminal);
+      error_code ignored;
+      c.tcp->socket().cancel(ignored);
       while (!watch->done) co_await wake.async_wait(kTuple);  // the buffer is the read's until then
     }
     buffer.commit(watch->bytes);
@@ -361,10 +393,11 @@ asio::awaitable<std::optional<Response>> run_handler(State& state, Connection& c
 }
 
 // Waits (idle_timeout) for the first byte of the next request.
-asio::awaitable<bool> wait_for_request(State& state, Connection& c, beast::flat_buffer& buffer) {
+template <class Stream>
+asio::awaitable<bool> wait_for_request(State& state, Connection<Stream>& c, beast::flat_buffer& buffer) {
   if (buffer.size() > 0) co_return true;
   c.idle = true;
-  c.stream.expires_after(state.options.idle_timeout);
+  c.tcp->expires_after(state.options.idle_timeout);
   auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
   c.idle = false;
   if (ec) {
@@ -378,14 +411,16 @@ asio::awaitable<bool> wait_for_request(State& state, Connection& c, beast::flat_
 }
 
 // Serves one request; returns whether the connection stays open.
-asio::awaitable<bool> serve_one(State& state, Connection& c, beast::flat_buffer& buffer) {
+template <class Stream>
+asio::awaitable<bool> serve_one(State& state, Connection<Stream>& c, beast::flat_buffer& buffer) {
   if (!co_await wait_for_request(state, c, buffer)) co_return false;
 
   bhttp::request_parser<bhttp::string_body> parser;
   parser.header_limit(static_cast<std::uint32_t>(
       std::min<std::uint64_t>(state.options.max_header_bytes, UINT32_MAX)));
   parser.body_limit(state.largest_body_limit());
-  c.stream.expires_after(state.options.read_timeout);
+  // One deadline for the whole header, however slowly its bytes trickle in.
+  c.tcp->expires_after(state.options.read_timeout);
   if (auto [ec, n] = co_await bhttp::async_read_header(c.stream, buffer, parser, kTuple); ec) {
     co_await on_read_error(state, c, ec);
     co_return false;
@@ -404,13 +439,20 @@ asio::awaitable<bool> serve_one(State& state, Connection& c, beast::flat_buffer&
   }
   parser.body_limit(limit);
   const unsigned version = parser.get().version();
+  if (version != 10 && version != 11) {  // e.g. the HTTP/2 preface "PRI * HTTP/2.0"
+    spdlog::info("http: {}: unsupported HTTP version {}.{}", c.remote, version / 10, version % 10);
+    co_await reject(c.stream,
+                    make_error(ErrorCode::invalid_argument, "only HTTP/1.0 and HTTP/1.1 are supported"),
+                    state.options.write_timeout);
+    co_return false;
+  }
   if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
     bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, version};
-    c.stream.expires_after(state.options.read_timeout);
+    c.tcp->expires_after(state.options.write_timeout);
     if (auto [ec, n] = co_await bhttp::async_write(c.stream, go_on, kTuple); ec) co_return false;
   }
   while (!parser.is_done()) {
-    c.stream.expires_after(state.options.read_timeout);  // restarts while the body moves
+    c.tcp->expires_after(state.options.read_timeout);  // restarts while the body moves
     if (auto [ec, n] = co_await bhttp::async_read_some(c.stream, buffer, parser, kTuple); ec) {
       co_await on_read_error(state, c, ec);
       co_return false;
@@ -425,28 +467,84 @@ asio::awaitable<bool> serve_one(State& state, Connection& c, beast::flat_buffer&
   if (!response) co_return false;  // the client went away
   const bool keep_alive = wants_keep_alive && !state.stopping;
   BeastResponse res = to_beast(std::move(*response), version, keep_alive);
-  if (error_code ec = co_await write_response(c.stream, res, state.options.read_timeout); ec) {
+  if (error_code ec = co_await write_response(c.stream, res, state.options.write_timeout); ec) {
     spdlog::debug("http: {}: cannot write response: {}", c.remote, ec.message());
     co_return false;
   }
   co_return keep_alive;
 }
 
-asio::awaitable<void> session(std::shared_ptr<State> state, tcp::socket socket) {
-  Connection c{beast::tcp_stream(std::move(socket)), {}, false};
+// Serves requests until the connection ends, then closes it.
+template <class Stream>
+asio::awaitable<void> serve(State& state, Connection<Stream>& c, beast::flat_buffer& buffer) {
+  while (!state.stopping && co_await serve_one(state, c, buffer)) {
+  }
+  error_code ec;
+  c.tcp->socket().shutdown(tcp::socket::shutdown_send, ec);
+  c.tcp->socket().close(ec);
+}
+
+asio::awaitable<void> plain_session(std::shared_ptr<State> state, tcp::socket socket) {
+  Connection<PlainStream> c(std::move(socket));
   LiveGuard guard(*state, c);
   error_code ec;
-  c.remote = endpoint_string(c.stream.socket().remote_endpoint(ec));
-  c.stream.socket().set_option(tcp::no_delay(true), ec);
+  c.remote = endpoint_string(c.tcp->socket().remote_endpoint(ec));
+  c.tcp->socket().set_option(tcp::no_delay(true), ec);
   beast::flat_buffer buffer;
-  while (!state->stopping && co_await serve_one(*state, c, buffer)) {
+  co_await serve(*state, c, buffer);
+}
+
+// Reads the first bytes (idle_timeout), answers a plain-HTTP client with a
+// 400 in plain text, else runs the handshake (read_timeout) and serves.
+asio::awaitable<void> tls_session(std::shared_ptr<State> state, tcp::socket socket) {
+  Connection<TlsStream> c(std::move(socket), *state->tls);
+  LiveGuard guard(*state, c);
+  error_code ec;
+  c.remote = endpoint_string(c.tcp->socket().remote_endpoint(ec));
+  c.tcp->socket().set_option(tcp::no_delay(true), ec);
+  beast::flat_buffer buffer;
+  c.idle = true;
+  c.tcp->expires_after(state->options.idle_timeout);
+  auto [read_ec, n] = co_await c.tcp->async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
+  c.idle = false;
+  if (read_ec || state->stopping) co_return;
+  buffer.commit(n);
+  if (static_cast<const unsigned char*>(buffer.data().data())[0] != kTlsHandshakeRecord) {
+    spdlog::info("http: {}: plain HTTP on the TLS port", c.remote);
+    co_await reject(*c.tcp,
+                    make_error(ErrorCode::invalid_argument,
+                               "this server speaks TLS: use an https:// URL"),
+                    state->options.write_timeout);
+    co_return;
   }
-  c.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  c.stream.socket().close(ec);
+  c.tcp->expires_after(state->options.read_timeout);
+  auto [hs_ec, used] = co_await c.stream.async_handshake(asio::ssl::stream_base::server,
+                                                         buffer.data(), kTuple);
+  if (hs_ec) {
+    spdlog::info("http: {}: TLS handshake failed: {}", c.remote, hs_ec.message());
+    co_return;
+  }
+  buffer.consume(used);
+  // The engine takes every byte it was given; what a client sends before the
+  // handshake ends cannot be a request (no 0-RTT), so anything left is junk.
+  if (buffer.size() != 0) co_return;
+  co_await serve(*state, c, buffer);
 }
 
 // Over the connection cap: a 503 and close, without reading the request.
-asio::awaitable<void> refuse(tcp::socket socket) {
+// A TLS client could not read a plain 503: closed at once, like any
+// connection while too many refusals are already in flight.
+asio::awaitable<void> refuse(std::shared_ptr<State> state, tcp::socket socket) {
+  if (state->tls || state->refusing >= kMaxRefusing) {
+    error_code ec;
+    socket.close(ec);
+    co_return;
+  }
+  ++state->refusing;
+  struct Release {
+    State& state;
+    ~Release() { --state.refusing; }
+  } release{*state};
   beast::tcp_stream stream(std::move(socket));
   co_await reject(stream, make_error(ErrorCode::unavailable, "too many connections"),
                   kRejectTimeout);
@@ -475,11 +573,15 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
     }
     if (state->connections >= state->options.max_connections) {
       spdlog::warn("http: over {} connections, refusing one", state->options.max_connections);
-      asio::co_spawn(state->context, refuse(std::move(socket)), log_failure);
+      asio::co_spawn(state->context, refuse(state, std::move(socket)), log_failure);
       continue;
     }
     ++state->connections;  // released by the session's LiveGuard
-    asio::co_spawn(state->context, session(state, std::move(socket)), log_failure);
+    if (state->tls) {
+      asio::co_spawn(state->context, tls_session(state, std::move(socket)), log_failure);
+    } else {
+      asio::co_spawn(state->context, plain_session(state, std::move(socket)), log_failure);
+    }
   }
 }
 
@@ -505,6 +607,22 @@ Result<tcp::endpoint> parse_listen(asio::io_context& context, const std::string&
   auto results = resolver.resolve(host, port_text, ec);
   if (ec || results.empty()) return bad("cannot resolve host: " + ec.message());
   return results.begin()->endpoint();
+}
+
+// Go does the same at start-up: the soft limit is often 1024, too few for a
+// server, while the hard limit is far higher.
+void raise_descriptor_limit(std::size_t max_connections) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = static_cast<rlim_t>(max_connections) + kSpareDescriptors;
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) return;
+  const rlim_t old = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+  if (limit.rlim_cur <= old || ::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    spdlog::warn("http: the open-file limit {} is low for {} connections", old, max_connections);
+    return;
+  }
+  spdlog::info("http: raised the open-file limit from {} to {}", old, limit.rlim_cur);
 }
 
 }  // namespace
@@ -539,6 +657,17 @@ Result<std::string> Server::start() {
   if (impl_->started) return make_error(ErrorCode::conflict, "the server is already started");
   auto endpoint = parse_listen(state.context, state.options.listen);
   if (!endpoint.ok()) return endpoint.error();
+  const ServerOptions& o = state.options;
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return make_error(ErrorCode::invalid_argument, "tls.cert and tls.key must be set together",
+                      o.tls_cert.empty() ? "tls.cert" : "tls.key");
+  }
+  if (!o.tls_cert.empty()) {
+    auto tls = make_server_tls_context(o.tls_cert, o.tls_key);
+    if (!tls.ok()) return tls.error();
+    state.tls = *tls;
+  }
+  raise_descriptor_limit(o.max_connections);
   error_code ec;
   auto fail = [&](const char* what) {
     error_code ignored;
@@ -556,6 +685,8 @@ Result<std::string> Server::start() {
   asio::co_spawn(state.context, accept_loop(impl_->state), log_failure);
   return endpoint_string(local);
 }
+
+std::size_t Server::connection_count() const { return impl_->state->connections; }
 
 void Server::stop() {
   asio::dispatch(impl_->state->context, [state = impl_->state] { state->stop(); });

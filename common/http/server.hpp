@@ -1,12 +1,24 @@
 #pragma once
-// HTTP/1.1 server (Boost.Beast, coroutines) running on an EventLoop. Each
-// connection has read/write deadlines, header and body limits and keep-alive;
-// the number of concurrent connections is capped. Handlers run on the loop
-// thread.
+// HTTP/1.1 server (Boost.Beast, coroutines) running on an EventLoop, plain or
+// over TLS. Each connection has deadlines, header and body limits and
+// keep-alive; the number of concurrent connections is capped. Handlers run on
+// the loop thread.
+//
+// Deadlines (defaults in ServerOptions):
+//   idle_timeout   a connection waiting for the first byte of a request
+//   read_timeout   the TLS handshake, and the whole request header from its
+//                  first byte (not restarted per byte: slow drip-feeders are
+//                  cut off); then each body read, restarted while it moves
+//   write_timeout  each write of the response, restarted while it moves (a
+//                  reader that stalls is cut off)
+// Over max_connections a connection gets a 503 (plain) or is closed at once
+// (TLS, or when many refusals are already pending).
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/base/result.hpp"
 #include "common/base/units.hpp"
@@ -21,11 +33,15 @@ struct ServerOptions {
   std::uint64_t max_header_bytes = 64 << 10;
   Duration read_timeout = std::chrono::seconds(60);   // per request, once its first byte arrived
   Duration idle_timeout = std::chrono::seconds(120);  // keep-alive connection with no request
+  Duration write_timeout = std::chrono::seconds(60);  // per write, restarted on progress
   std::size_t max_connections = 1024;
   // Per-route body limit override: requests whose path starts with a prefix get that limit.
   std::vector<std::pair<std::string, std::uint64_t>> body_limits;
   // When set, every request's header and body bytes are added here (metrics).
   std::atomic<std::uint64_t>* bytes_received = nullptr;
+  // TLS: PEM files with the certificate chain and its private key. Both empty:
+  // plain HTTP; one without the other is an error from start().
+  std::string tls_cert, tls_key;
 };
 
 class Server {
@@ -33,10 +49,14 @@ class Server {
   Server(EventLoop& loop, const Router& router, ServerOptions options);
   ~Server();
 
-  // Binds and starts accepting. Returns the bound "host:port".
+  // Loads the TLS files (errors name `tls.cert` / `tls.key`), binds and starts
+  // accepting. Raises the soft RLIMIT_NOFILE towards the hard one when it is
+  // too low for max_connections. Returns the bound "host:port".
   Result<std::string> start();
   // Stops accepting; in-flight requests finish. Call on the loop thread.
   void stop();
+  // Connections being served now (refused ones not counted). Loop thread only.
+  std::size_t connection_count() const;
 
  private:
   struct Impl;

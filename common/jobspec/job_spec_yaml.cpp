@@ -243,8 +243,11 @@ Result<StageInputs> parse_inputs(const YAML::Node& node, const std::string& path
   }
   if (fields->empty()) return spec_error(path, "needs one of files, range or items");
   if (fields->size() > 1) {
+    // A plain loop, not std::views::keys: clang 14 cannot use libstdc++ 12's ranges.
+    std::vector<std::string> keys;
+    for (const auto& entry : *fields) keys.push_back(entry.first);
     return spec_error(path, fmt::format("exactly one of files, range or items is allowed, got {}",
-                                        fmt::join(*fields | std::views::keys, ", ")));
+                                        fmt::join(keys, ", ")));
   }
   const auto& [key, value] = *fields->begin();
   std::string field = key_path(path, key);

@@ -13,12 +13,21 @@ namespace {
 
 using Inputs = std::vector<std::pair<std::string, std::string>>;
 
+// SPEC §8: a bundle whose body was accepted but that unpacks past the size or
+// entry-count limit (or holds an oversized job.yaml) is an invalid bundle
+// (400); 413 is for bodies over max_bundle_size, which never get this far.
+Error invalid_bundle(Error e, const std::string& field) {
+  if (e.code == ErrorCode::too_large) e.code = ErrorCode::invalid_spec;
+  if (e.field.empty()) e.field = field;
+  return e;
+}
+
 Result<nlohmann::json> read_manifest(const std::string& bundle, const ArchiveListing& listing) {
   if (!std::binary_search(listing.files.begin(), listing.files.end(), kInputsManifest)) {
     return nlohmann::json::object();
   }
   auto text = read_archive_member(bundle, kInputsManifest);
-  if (!text.ok()) return text.error();
+  if (!text.ok()) return invalid_bundle(text.error(), kInputsManifest);
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (!j.is_object()) {
     return make_error(ErrorCode::invalid_spec, "not a JSON object", kInputsManifest);
@@ -165,12 +174,12 @@ std::vector<std::vector<std::string>> group_by_bytes(
 Result<NewJob> resolve_bundle(const std::string& bundle, const SubmitOverrides& overrides,
                               const ArchiveLimits& limits) {
   auto listing = list_archive(bundle, limits);
-  if (!listing.ok()) return listing.error();
+  if (!listing.ok()) return invalid_bundle(listing.error(), "");
   if (!std::binary_search(listing->files.begin(), listing->files.end(), "job.yaml")) {
     return make_error(ErrorCode::invalid_spec, "the bundle has no job.yaml at its root", "job.yaml");
   }
   auto text = read_archive_member(bundle, "job.yaml");
-  if (!text.ok()) return text.error();
+  if (!text.ok()) return invalid_bundle(text.error(), "job.yaml");
   auto spec = parse_job_spec(*text);
   if (!spec.ok()) return spec.error();
   if (overrides.name) {

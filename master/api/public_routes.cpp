@@ -131,6 +131,7 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
     if (!job.ok()) return respond(Response::error(job.error()));
     job->bundle_digest = sha256_hex(req.body);
     job->source = req.remote;
+    job->user = req.user;
     if (Status s = co.blobs().put(job->bundle_digest, req.body); !s.ok()) {
       return respond(Response::error(s.error()));
     }

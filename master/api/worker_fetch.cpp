@@ -6,16 +6,17 @@
 
 namespace drover::master {
 
-WorkerFetch make_thread_worker_fetch(Duration timeout) {
-  return [timeout](const std::string& address, const std::string& target,
+WorkerFetch make_thread_worker_fetch(Duration timeout, std::string token) {
+  return [timeout, token](const std::string& address, const std::string& target,
                    std::function<void(Result<http::Response>)> done) {
     if (address.empty()) {
       done(make_error(ErrorCode::unavailable, "worker address unknown"));
       return;
     }
-    std::thread([address, target, timeout, done = std::move(done)] {
+    std::thread([address, target, timeout, token, done = std::move(done)] {
       http::ClientOptions opts;
       opts.timeout = timeout;
+      opts.bearer_token = token;
       http::Client client("http://" + address, opts);
       done(client.get(target));
     }).detach();

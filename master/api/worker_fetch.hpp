@@ -4,7 +4,8 @@
 namespace drover::master {
 
 // A WorkerFetch that runs each request on a short-lived thread with a blocking
-// client, so the event loop never waits on a worker.
-WorkerFetch make_thread_worker_fetch(Duration timeout);
+// client, so the event loop never waits on a worker. `token`: the workers'
+// shared token, which their log servers ask for ("" without auth).
+WorkerFetch make_thread_worker_fetch(Duration timeout, std::string token = {});
 
 }  // namespace drover::master

@@ -180,6 +180,10 @@ Child& Cluster::start_worker(const std::string& id, double cpus, std::vector<std
     argv.push_back(name);
     argv.push_back(value);
   }
+  if (!ca_file_.empty()) {
+    argv.push_back("--ca-file");
+    argv.push_back(ca_file_.string());
+  }
   if (::geteuid() == 0) {
     argv.push_back("--allow-root");
     argv.push_back("true");
@@ -227,6 +231,12 @@ bool Cluster::wait_workers_alive(std::size_t n, Duration timeout) {
       timeout, std::chrono::milliseconds(50));
 }
 
+http::Client Cluster::client() const {
+  http::ClientOptions options;
+  options.ca_file = ca_file_.string();
+  return http::Client(url(), options);
+}
+
 nlohmann::json Cluster::get(const std::string& target) {
   auto r = client().get_json(target);
   INFO(target << ": " << (r.ok() ? "" : r.error().describe()));
@@ -236,6 +246,10 @@ nlohmann::json Cluster::get(const std::string& target) {
 
 CliResult Cluster::cli(std::vector<std::string> args, Duration timeout) {
   std::vector<std::string> argv = {binary("drover").string(), "--master", url()};
+  if (!ca_file_.empty()) {
+    argv.push_back("--ca");
+    argv.push_back(ca_file_.string());
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return run_command(argv, timeout, root_);
 }

@@ -76,8 +76,12 @@ class Cluster {
   // runs. Each restart logs to worker-ID.log.N. REQUIREs a known id.
   Child& restart_worker(const std::string& id);
 
-  std::string url() const { return "http://" + address_; }
-  http::Client client() const { return http::Client(url()); }
+  // For a master started with --tls-cert/--tls-key: from now on url() is
+  // https://, and client(), cli() and workers started later trust `ca_file`.
+  void use_tls(fs::path ca_file) { ca_file_ = std::move(ca_file); }
+
+  std::string url() const { return (ca_file_.empty() ? "http://" : "https://") + address_; }
+  http::Client client() const;
   // Runs the CLI against this master; bounded by `timeout` (then SIGKILL, exit_code -1).
   CliResult cli(std::vector<std::string> args, Duration timeout = std::chrono::seconds(120));
 
@@ -90,6 +94,7 @@ class Cluster {
   fs::path root_;
   std::vector<std::string> master_flags_;
   std::string address_;
+  fs::path ca_file_;  // set by use_tls
   std::unique_ptr<Child> master_;
   std::vector<std::pair<std::string, std::unique_ptr<Child>>> workers_;
   std::vector<std::pair<std::string, std::vector<std::string>>> worker_argv_;  // for restarts

@@ -232,3 +232,56 @@ TEST_CASE("unpack wants an existing empty destination and a real archive", "[arc
   CHECK(garbage.error().code == ErrorCode::invalid_spec);
   CHECK(fs::is_empty(empty.path));
 }
+
+TEST_CASE("a symlink target may not climb back up after a name", "[archive]") {
+  // "b/top" -> ".." is the root; "a/out" -> "../b/top/.." stays inside only
+  // lexically: through the first link it is the root's parent.
+  const std::vector<RawEntry> through = {special("a", AE_IFDIR), tar_symlink("b/top", ".."),
+                                         tar_symlink("a/out", "../b/top/..")};
+  TempDir dst;
+  std::string tar = make_tar(through);
+  Status st = unpack_archive(tar, dst.path);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == ErrorCode::invalid_spec);
+  CHECK_THAT(st.error().message, Catch::Contains("a/out"));
+  CHECK(fs::is_empty(dst.path));
+  CHECK_FALSE(list_archive(tar).ok());
+  // Leading ".." (up the link's own directories) stays allowed.
+  TempDir ok_dst;
+  REQUIRE(unpack_archive(make_tar({file("x", "x"), tar_symlink("a/b/up", "../../x")}), ok_dst.path)
+              .ok());
+  CHECK(fs::read_symlink(ok_dst.path / "a/b/up") == "../../x");
+  // Packing leaves such a link out, as it does links that lead out.
+  TempDir src;
+  fs::create_directories(src.path / "a");
+  fs::create_directories(src.path / "b");
+  fs::create_symlink("..", src.path / "b/top");
+  fs::create_symlink("../b/top/..", src.path / "a/out");
+  write(src.path / "f", "f");
+  auto packed = pack_directory(src.path);
+  REQUIRE(packed.ok());
+  TempDir back;
+  REQUIRE(unpack_archive(*packed, back.path).ok());
+  CHECK(fs::is_symlink(back.path / "b/top"));
+  CHECK_FALSE(fs::exists(fs::symlink_status(back.path / "a/out")));
+}
+
+TEST_CASE("an untrusted tree is packed without following links", "[archive]") {
+  TempDir src, outside;
+  make_tree(src.path);
+  ::mkfifo((src.path / "pipe").c_str(), 0644);  // skipped, never opened
+  auto trusted = pack_directory(src.path);
+  auto untrusted = pack_untrusted_directory(src.path);
+  REQUIRE(trusted.ok());
+  REQUIRE(untrusted.ok());
+  CHECK(*trusted == *untrusted);
+  // The directory itself swapped for a link: refused, nothing read through it.
+  write(outside.path / "secret", "secret");
+  fs::create_symlink(outside.path, src.path / "swapped");
+  auto via_link = pack_untrusted_directory(src.path / "swapped");
+  REQUIRE_FALSE(via_link.ok());
+  CHECK(via_link.error().code == ErrorCode::invalid_argument);
+  CHECK_THAT(via_link.error().message, Catch::Contains("symlink"));
+  CHECK(pack_directory(src.path / "swapped").ok());  // the CLI may pack a linked bundle dir
+  CHECK(pack_untrusted_directory(src.path / "nope").error().code == ErrorCode::invalid_argument);
+}

@@ -109,3 +109,21 @@ TEST_CASE("a root worker runs tasks as run_as", "[worker][config]") {
   REQUIRE(root.ok());
   CHECK_FALSE(root->task_user.has_value());
 }
+
+TEST_CASE("a root worker never runs tasks as uid 0 without allow_root", "[worker][config]") {
+  HostFacts host = fake_host(0, true);
+  host.lookup_user = [](const std::string& user) -> std::optional<TaskUser> {
+    if (user == "root" || user == "toor") return TaskUser{0, 0};
+    return std::nullopt;
+  };
+  for (const char* name : {"root", "toor"}) {
+    INFO(name);
+    auto c = load({"--run-as", name}, host);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().field == "run_as");
+    CHECK_THAT(c.error().message, Catch::Contains("uid 0") && Catch::Contains("allow_root"));
+  }
+  auto allowed = load({"--run-as", "root", "--allow-root", "true"}, host);
+  REQUIRE(allowed.ok());
+  CHECK_FALSE(allowed->task_user.has_value());
+}

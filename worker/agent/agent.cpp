@@ -1,5 +1,6 @@
 #include "worker/agent/agent.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace drover::worker {
@@ -39,7 +40,7 @@ void Agent::note_master_state(bool reachable, const std::string& detail) {
   if (reachable) {
     spdlog::info("master reachable again");
   } else {
-    spdlog::warn("master unreachable: {}", detail);
+    spdlog::warn("cannot use the master: {}", detail);
   }
 }
 
@@ -65,7 +66,13 @@ bool Agent::register_after(std::uint64_t seen) {
       table_.kill(reply->kill, FailureReason::killed, kKilledByMaster);
       return true;
     }
-    note_master_state(false, reply.error().describe());
+    const Error& e = reply.error();
+    if (e.code == ErrorCode::unauthorized || e.code == ErrorCode::forbidden) {
+      note_master_state(false, fmt::format("it refused this worker ({}: {}); token_file must hold "
+                                           "the workers' token", to_string(e.code), e.message));
+    } else {
+      note_master_state(false, e.describe());
+    }
     stop_.sleep_for(backoff.next());
   }
   return false;

@@ -269,7 +269,7 @@ void AttemptRunner::add_output(std::int64_t attempt_id, const AttemptPaths& path
     r.output_digest = attempt_output_ref(attempt_id);
     return;
   }
-  auto packed = pack_directory(paths.output);
+  auto packed = pack_untrusted_directory(paths.output);  // the task may have swapped in links
   if (!packed.ok()) {
     AttemptReport f = local_failure("pack of output failed", packed.error());
     return mark_drover_error(r, f.message);
@@ -284,7 +284,8 @@ void AttemptRunner::add_output(std::int64_t attempt_id, const AttemptPaths& path
 
 void AttemptRunner::add_logs(const AttemptPaths& paths, AttemptReport& r) {
   auto one = [&](const std::filesystem::path& file, std::string& digest_out) {
-    auto content = read_file(file);
+    auto content = read_task_file(file);  // the task may have swapped in a link or fifo
+    if (!content.ok()) spdlog::warn("attempt log not uploaded: {}", content.error().describe());
     if (!content.ok() || content->empty()) return;
     auto digest = upload_blob_retrying(deps_.master, deps_.stop, std::move(*content));
     if (digest.ok()) {

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "worker/agent/task_env.hpp"
+#include "worker/sandbox/attempt_sandbox.hpp"
 
 namespace drover::worker {
 
@@ -85,12 +86,10 @@ std::vector<AttemptProgress> AttemptTable::progress() const {
   std::vector<AttemptProgress> out;
   for (const auto& a : snapshot()) {  // file reads outside the table lock
     AttemptProgress p{a->id(), -1};
-    std::ifstream in(a->paths().progress_file);
-    if (in) {
-      char buf[65];  // a fraction is short; anything longer is invalid
-      in.read(buf, sizeof buf);
-      p.progress = parse_progress(std::string_view(buf, static_cast<std::size_t>(in.gcount())));
-    }
+    // A fraction is short; anything longer is invalid. Written by the task: a
+    // link or fifo in its place is not followed (read_task_file).
+    auto text = read_task_file(a->paths().progress_file, 0, 65);
+    if (text.ok() && !text->empty()) p.progress = parse_progress(*text);
     out.push_back(p);
   }
   return out;

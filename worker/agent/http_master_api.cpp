@@ -42,8 +42,8 @@ struct HttpMasterApi::Lease {
   }
 };
 
-HttpMasterApi::HttpMasterApi(std::string master_url, std::string bearer_token)
-    : url_(std::move(master_url)), token_(std::move(bearer_token)) {}
+HttpMasterApi::HttpMasterApi(std::string master_url, std::string bearer_token, std::string ca_file)
+    : url_(std::move(master_url)), token_(std::move(bearer_token)), ca_file_(std::move(ca_file)) {}
 
 HttpMasterApi::~HttpMasterApi() = default;
 
@@ -60,6 +60,7 @@ HttpMasterApi::Lease HttpMasterApi::lease(bool reuse) {
   http::ClientOptions options;
   options.timeout = kRequestTimeout;
   options.bearer_token = token_;
+  options.ca_file = ca_file_;
   return Lease{this, std::make_unique<http::Client>(url_, options)};
 }
 

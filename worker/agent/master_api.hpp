@@ -51,7 +51,8 @@ class MasterApi {
 // by one thread at a time) so that keep-alive connections are reused.
 class HttpMasterApi final : public MasterApi {
  public:
-  HttpMasterApi(std::string master_url, std::string bearer_token);
+  // ca_file: PEM CA for an https:// master; empty = the system's CAs.
+  HttpMasterApi(std::string master_url, std::string bearer_token, std::string ca_file = {});
   ~HttpMasterApi() override;
 
   Result<RegistrationReply> register_worker(const WorkerRegistration& r) override;
@@ -76,6 +77,7 @@ class HttpMasterApi final : public MasterApi {
 
   std::string url_;
   std::string token_;
+  std::string ca_file_;
   std::mutex mu_;
   std::vector<std::unique_ptr<http::Client>> idle_;
 };

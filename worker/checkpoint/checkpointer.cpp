@@ -79,7 +79,7 @@ Checkpointer::Outcome Checkpointer::save(bool final) {
   if (fingerprint->empty()) return Outcome::empty;
   if (*fingerprint == saved_fingerprint_) return Outcome::unchanged;
   // Taken before packing: a change made while we pack shows up next time.
-  auto packed = pack_directory(dir_);
+  auto packed = pack_untrusted_directory(dir_);  // the task may swap in links meanwhile
   if (!packed.ok()) {
     spdlog::warn("attempt {}: pack of checkpoint failed: {}", attempt_id_,
                  packed.error().describe());

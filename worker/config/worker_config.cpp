@@ -60,6 +60,13 @@ Status resolve_task_user(WorkerConfig& config, const HostFacts& host) {
                                   "allow_root: true)",
                                   config.run_as));
   }
+  if (user->uid == 0) {  // "root", or another name for uid 0: tasks would run as root
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("run_as user \"{}\" has uid 0: tasks run as root only with "
+                                  "allow_root: true",
+                                  config.run_as),
+                      "run_as");
+  }
   config.task_user = *user;
   return ok_status();
 }
@@ -76,6 +83,7 @@ std::vector<ConfigKey> worker_config_keys() {
       {"memory", Type::size, "", "memory offered (default: physical memory)"},
       {"labels", Type::string_map, "", "labels for placement"},
       {"token_file", Type::string, "", "file whose first line is the worker token"},
+      {"ca_file", Type::string, "", "PEM CA that signed an https:// master's certificate (default: system CAs)"},
       {"run_as", Type::string, "drover", "user that runs tasks when the worker is root"},
       {"allow_root", Type::boolean, "false", "let a root worker run tasks as root"},
       {"drain_timeout", Type::duration, "5m", "how long a drain lets attempts finish"},
@@ -128,6 +136,10 @@ Result<WorkerConfig> make_worker_config(const ConfigValues& v, const HostFacts& 
     auto token = read_token(v.get_string("token_file"));
     if (!token.ok()) return token.error();
     c.token = *token;
+  }
+  c.ca_file = v.has("ca_file") ? v.get_string("ca_file") : std::string();
+  if (!c.ca_file.empty() && !read_file(c.ca_file).ok()) {
+    return make_error(ErrorCode::invalid_argument, fmt::format("cannot read {}", c.ca_file), "ca_file");
   }
   c.run_as = v.get_string("run_as");
   c.allow_root = v.get_bool("allow_root");

@@ -27,6 +27,7 @@ struct WorkerConfig {
   std::uint64_t memory = 0;
   std::map<std::string, std::string> labels;
   std::string token;  // read from token_file; empty = none
+  std::string ca_file;  // PEM CA for an https:// master; empty = the system's CAs
   std::string run_as = "drover";
   bool allow_root = false;
   Duration drain_timeout = std::chrono::minutes(5);

@@ -1,11 +1,15 @@
 #include "worker/sandbox/attempt_sandbox.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 
 #include "common/archive/archive.hpp"
@@ -229,6 +233,48 @@ Result<std::uint64_t> tree_bytes(const fs::path& dir) {
   }
   if (ec) return io_error("cannot read " + dir.string(), ec);
   return total;
+}
+
+int open_task_file(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    errno = EINVAL;
+    return -1;
+  }
+  return fd;
+}
+
+Result<std::string> read_task_file(const fs::path& path, std::uint64_t offset,
+                                   std::uint64_t max_bytes, std::uint64_t* size) {
+  if (size) *size = 0;
+  int fd = open_task_file(path);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::string();
+    return make_error(ErrorCode::io, fmt::format("cannot read {}: {}", path.string(),
+                                                 errno == ELOOP ? "it is a symlink"
+                                                 : errno == EINVAL ? "not a regular file"
+                                                                   : std::strerror(errno)));
+  }
+  struct stat st {};
+  (void)::fstat(fd, &st);
+  const auto total = static_cast<std::uint64_t>(std::max<off_t>(st.st_size, 0));
+  if (size) *size = total;
+  std::string out;
+  offset = std::min(offset, total);
+  out.resize(static_cast<std::size_t>(std::min(total - offset, max_bytes)));
+  std::size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // truncated meanwhile
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  out.resize(got);
+  return out;
 }
 
 namespace {

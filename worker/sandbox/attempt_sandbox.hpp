@@ -91,6 +91,20 @@ struct StagingOptions {
 // disk can leave truncated files behind an "ok" unpack.
 [[nodiscard]] Status unpacked_without_loss(Status unpacked, const std::filesystem::path& dest);
 
+// Opens, read-only, a file of the attempt dir that the task's user may have
+// replaced (stdout, stderr, progress): no symlink is followed as its last
+// component (the attempt dir itself lies in the worker's own attempts dir) and
+// only a regular file is accepted (a fifo or device would block or flood a
+// root worker). An fd to close, or -1 with errno set (ENOENT: no file yet).
+int open_task_file(const std::filesystem::path& path);
+
+// The content of such a file, from `offset`, at most `max_bytes` of it;
+// *size (if set) gets the file's size. A missing file reads as empty.
+[[nodiscard]] Result<std::string> read_task_file(const std::filesystem::path& path,
+                                                 std::uint64_t offset = 0,
+                                                 std::uint64_t max_bytes = UINT64_MAX,
+                                                 std::uint64_t* size = nullptr);
+
 // Makes the tree private to the task: owned by `user` (when set), root mode 0700.
 // A shared output dir is handed over too (owned by `user`, mode 0755: the master
 // reads and renames it).
