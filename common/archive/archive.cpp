@@ -308,9 +308,11 @@ Status pack_to_sink(const fs::path& dir, const std::map<std::string, std::string
   Fd root(::open(dir.c_str(), flags));
   if (root.fd < 0) {
     if (errno == ELOOP || errno == ENOTDIR || errno == ENOENT) {
+      std::error_code ec;  // O_NOFOLLOW | O_DIRECTORY on a link: ENOTDIR or ELOOP
+      bool link = fs::is_symlink(fs::symlink_status(dir, ec));
       return make_error(ErrorCode::invalid_argument,
                         fmt::format("{} is {}", dir.string(),
-                                    errno == ELOOP ? "a symlink" : "not a directory"));
+                                    link ? "a symlink" : "not a directory"));
     }
     return make_error(ErrorCode::io,
                       fmt::format("cannot read {}: {}", dir.string(), std::strerror(errno)));

@@ -70,7 +70,8 @@ std::string make_tgz(const std::vector<Entry>& entries, Format format = Format::
     if (!e.hardlink.empty()) archive_entry_set_hardlink(ae, e.hardlink.c_str());
     if (e.type == AE_IFCHR || e.type == AE_IFBLK) archive_entry_set_rdev(ae, makedev(1, 3));
     std::uint64_t size = std::max<std::uint64_t>(e.declared_size, e.content.size());
-    if (e.type == AE_IFREG && e.hardlink.empty()) archive_entry_set_size(ae, static_cast<la_int64_t>(size));
+    if (e.type == AE_IFREG && e.hardlink.empty())
+      archive_entry_set_size(ae, static_cast<la_int64_t>(size));
     INFO(e.name);
     REQUIRE(archive_write_header(a, ae) == ARCHIVE_OK);
     if (!e.content.empty()) archive_write_data(a, e.content.data(), e.content.size());
@@ -136,8 +137,8 @@ std::vector<Hostile> hostile_bundles(const fs::path& outside) {
        "invalid_spec", "absolute"},
       {"symlink with a dot-dot target", make_tgz({job, symlink("up", "../drover-canary-up")}), 400,
        "invalid_spec", "outside"},
-      {"symlink with a deep dot-dot target", make_tgz({job, symlink("a/b/up", "../../../x")}),
-       400, "invalid_spec", "outside"},
+      {"symlink with a deep dot-dot target", make_tgz({job, symlink("a/b/up", "../../../x")}), 400,
+       "invalid_spec", "outside"},
       {"symlink with a long target leading out",
        make_tgz({job, symlink("up", "../../" + long_dir + "/drover-canary-long")}), 400,
        "invalid_spec", "outside"},
@@ -154,31 +155,33 @@ std::vector<Hostile> hostile_bundles(const fs::path& outside) {
        "invalid_spec", "hard link"},
       {"hard link to dot-dot", make_tgz({job, hardlink("h", "../drover-canary-h")}), 400,
        "invalid_spec", "hard link"},
-      {"hard link inside", make_tgz({job, file("a", "x"), hardlink("b", "a")}), 400,
-       "invalid_spec", "hard link"},
+      {"hard link inside", make_tgz({job, file("a", "x"), hardlink("b", "a")}), 400, "invalid_spec",
+       "hard link"},
       {"character device", make_tgz({job, special("null", AE_IFCHR)}), 400, "invalid_spec",
        "device"},
-      {"block device", make_tgz({job, special("disk", AE_IFBLK)}), 400, "invalid_spec",
-       "device"},
+      {"block device", make_tgz({job, special("disk", AE_IFBLK)}), 400, "invalid_spec", "device"},
       {"fifo", make_tgz({job, special("pipe", AE_IFIFO)}), 400, "invalid_spec", "fifo"},
-      {"job.yaml is a symlink to /etc/passwd", make_tgz({symlink("job.yaml", "/etc/passwd")}),
-       400, "invalid_spec", "absolute"},
+      {"job.yaml is a symlink to /etc/passwd", make_tgz({symlink("job.yaml", "/etc/passwd")}), 400,
+       "invalid_spec", "absolute"},
       {"job.yaml is a symlink inside",
        make_tgz({file("real.yaml", kJobYaml), symlink("job.yaml", "real.yaml")}), 400,
        "invalid_spec", "job.yaml"},
-      {"job.yaml is a hard link", make_tgz({file("real.yaml", kJobYaml), hardlink("job.yaml", "real.yaml")}),
-       400, "invalid_spec", "hard link"},
+      {"job.yaml is a hard link",
+       make_tgz({file("real.yaml", kJobYaml), hardlink("job.yaml", "real.yaml")}), 400,
+       "invalid_spec", "hard link"},
       {"job.yaml is a fifo", make_tgz({special("job.yaml", AE_IFIFO)}), 400, "invalid_spec",
        "fifo"},
       {"job.yaml twice", make_tgz({job, file("job.yaml", "name: other\n")}), 400, "invalid_spec",
        "more than once"},
       {"huge job.yaml", make_tgz({file("job.yaml", std::string(2 << 20, '#'))}), 400,
        "invalid_spec", "job.yaml"},
-      {"archive bomb", [&] {
+      {"archive bomb",
+       [&] {
          Entry big = file("big.bin", "");
          big.declared_size = 80ULL << 20;  // the master below allows 16Mi * 4 unpacked
          return make_tgz({job, big});
-       }(), 400, "invalid_spec", "bytes"},
+       }(),
+       400, "invalid_spec", "bytes"},
       {"not an archive", std::string(1000, 'x'), 400, "invalid_spec", "tar"},
       {"truncated archive", make_tgz({job, file("data", std::string(100'000, 'q'))}).substr(0, 200),
        400, "invalid_spec", "tar"},
@@ -195,7 +198,8 @@ nlohmann::json job_list(Cluster& c) { return c.get("/api/v1/jobs")["jobs"]; }
 
 }  // namespace
 
-TEST_CASE("hostile bundles are refused with 400 and nothing is written", "[integration][security]") {
+TEST_CASE("hostile bundles are refused with 400 and nothing is written",
+          "[integration][security]") {
   TempDir tmp;
   fs::path outside = tmp.path / "outside";
   fs::create_directories(outside);
@@ -256,8 +260,12 @@ stages:
                                               "CANARY", canary.string());
   auto dir = write_bundle(tmp.path / "b", bundle_yaml);
   std::string job = submit(c, dir);
-  REQUIRE(wait_until([&] { auto s = job_state(c, job); return s == "succeeded" || s == "failed"; },
-                     60s));
+  REQUIRE(wait_until(
+      [&] {
+        auto s = job_state(c, job);
+        return s == "succeeded" || s == "failed";
+      },
+      60s));
   auto tasks = tasks_of(c, job);
   INFO(tasks.dump());
   CHECK(job_state(c, job) == "succeeded");

@@ -30,9 +30,9 @@ struct TestUser {
   unsigned uid = 0, gid = 0;
   fs::path scratch;
   explicit TestUser(fs::path s) : scratch(std::move(s)) {
-    auto r = run_command({"useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                          name},
-                         20s, scratch);
+    auto r = run_command(
+        {"useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name}, 20s,
+        scratch);
     INFO(r.out << r.err);
     REQUIRE(r.exit_code == 0);
     created = true;
@@ -95,15 +95,21 @@ std::string value_of(const std::string& log, const std::string& key) {
 
 // Runs the probe as a one-task job; returns its stdout.
 std::string run_probe(Cluster& c, const fs::path& dir, const fs::path& token_file) {
-  auto bundle = write_bundle(dir, "name: probe\nmax_attempts: 1\nstages:\n  - name: p\n"
-                                  "    command: [\"/usr/bin/python3\", \"fds.py\"]\n",
-                             {{"probe.sh", replace_all(kProbe, "TOKEN_FILE", token_file.string())},
-                              {"fds.py", kFds}});
+  auto bundle = write_bundle(
+      dir,
+      "name: probe\nmax_attempts: 1\nstages:\n  - name: p\n"
+      "    command: [\"/usr/bin/python3\", \"fds.py\"]\n",
+      {{"probe.sh", replace_all(kProbe, "TOKEN_FILE", token_file.string())}, {"fds.py", kFds}});
   std::string job = submit(c, bundle);
-  REQUIRE(wait_until([&] { auto s = job_state(c, job); return s == "succeeded" || s == "failed"; },
-                     60s));
+  REQUIRE(wait_until(
+      [&] {
+        auto s = job_state(c, job);
+        return s == "succeeded" || s == "failed";
+      },
+      60s));
   auto logs = c.cli({"logs", job, "p", "0"});
-  INFO(tasks_of(c, job).dump() << "\n" << logs.err << "\n"
+  INFO(tasks_of(c, job).dump() << "\n"
+                               << logs.err << "\n"
                                << c.cli({"logs", job, "p", "0", "--stderr"}).out);
   REQUIRE(job_state(c, job) == "succeeded");
   return logs.out;
@@ -154,8 +160,9 @@ TEST_CASE("a root worker runs tasks as run_as in a private sandbox without its t
   open_up(tmp.path / "cluster");
   Cluster c(tmp.path / "cluster");
   c.start_master();
-  c.start_worker("w1", 2, {"--run-as", user.name, "--allow-root", "false", "--token-file",
-                           token_file.string()});
+  c.start_worker(
+      "w1", 2,
+      {"--run-as", user.name, "--allow-root", "false", "--token-file", token_file.string()});
   REQUIRE(c.wait_workers_alive(1));
 
   std::string log = run_probe(c, tmp.path / "b", token_file);
@@ -198,8 +205,10 @@ stages:
   const std::string a_root = first_line(read_text(shared / "a.path"));
   INFO("attempt a: " << a_root);
   for (const std::vector<std::string>& as_nobody :
-       {std::vector<std::string>{"ls", a_root}, {"ls", a_root + "/sandbox"},
-        {"cat", a_root + "/sandbox/job.yaml"}, {"touch", a_root + "/output/planted-by-nobody"}}) {
+       {std::vector<std::string>{"ls", a_root},
+        {"ls", a_root + "/sandbox"},
+        {"cat", a_root + "/sandbox/job.yaml"},
+        {"touch", a_root + "/output/planted-by-nobody"}}) {
     std::vector<std::string> argv = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                      "--"};
     argv.insert(argv.end(), as_nobody.begin(), as_nobody.end());
@@ -232,9 +241,15 @@ TEST_CASE("a root worker refuses to start with run_as root or a missing user",
   for (const Case& k : {Case{{"--run-as", "root"}, "uid 0"},
                         Case{{"--run-as", "root", "--allow-root", "false"}, "uid 0"},
                         Case{{"--run-as", "drover-nobody-" + random_hex(8)}, "does not exist"}}) {
-    std::vector<std::string> argv = {binary("drover-worker").string(), "--master",
-                                     "http://127.0.0.1:9", "--listen", "127.0.0.1:0", "--id", "x",
-                                     "--work-dir", (tmp.path / "w").string()};
+    std::vector<std::string> argv = {binary("drover-worker").string(),
+                                     "--master",
+                                     "http://127.0.0.1:9",
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--id",
+                                     "x",
+                                     "--work-dir",
+                                     (tmp.path / "w").string()};
     argv.insert(argv.end(), k.flags.begin(), k.flags.end());
     auto r = run_command(argv, 20s, tmp.path);
     INFO(r.out << r.err);
@@ -259,4 +274,58 @@ TEST_CASE("with allow_root a root worker runs tasks as root", "[integration][sec
   INFO(log);
   CHECK(value_of(log, "uid") == "0");
   check_fds_and_token(log, token);  // root could read the token file; it is not handed over
+}
+
+TEST_CASE("a task cannot make a root worker read through links it plants in its attempt dir",
+          "[integration][security]") {
+  if (::geteuid() != 0) {
+    WARN("not root: the worker reads nothing a task could not read itself");
+    return;
+  }
+  TempDir tmp;
+  TestUser user(tmp.path);
+  open_up(tmp.path);
+  fs::create_directories(tmp.path / "cluster");
+  open_up(tmp.path / "cluster");
+  // Root-only: the task's user cannot read it, the worker could.
+  const fs::path secrets = tmp.path / "secrets";
+  fs::create_directories(secrets);
+  const std::string secret = "s3cr3t-" + random_hex(16);
+  std::ofstream(secrets / "secret.txt") << secret << "\n";
+  fs::permissions(secrets / "secret.txt", fs::perms::owner_read | fs::perms::owner_write);
+  fs::permissions(secrets, fs::perms::owner_all);
+  Cluster c(tmp.path / "cluster");
+  c.start_master();
+  c.start_worker("w1", 2, {"--run-as", user.name, "--allow-root", "false"});
+  REQUIRE(c.wait_workers_alive(1));
+  const std::string yaml = replace_all(R"YAML(name: plant
+max_attempts: 1
+stages:
+  - name: logs
+    command: ["sh", "-c", "echo before && root=$(dirname $DROVER_OUTPUT_DIR) && rm $root/stdout && ln -s SECRETS/secret.txt $root/stdout && rm -f $DROVER_PROGRESS_FILE && mkfifo $DROVER_PROGRESS_FILE && sleep 1"]
+  - name: out
+    after: [logs]
+    command: ["sh", "-c", "echo x > $DROVER_OUTPUT_DIR/f && mv $DROVER_OUTPUT_DIR $DROVER_OUTPUT_DIR.moved && ln -s SECRETS $DROVER_OUTPUT_DIR"]
+)YAML",
+                                       "SECRETS", secrets.string());
+  std::string job = submit(c, write_bundle(tmp.path / "b", yaml));
+  REQUIRE(wait_until(
+      [&] {
+        auto s = job_state(c, job);
+        return s == "failed" || s == "succeeded";
+      },
+      60s));
+  auto tasks = tasks_of(c, job);
+  INFO(tasks.dump());
+  // The fifo in place of the progress file did not hang the heartbeats (the
+  // worker would have been declared dead), and the linked stdout was not read.
+  CHECK(c.get("/api/v1/workers")["workers"][0]["state"] == "alive");
+  CHECK(tasks[0]["state"] == "succeeded");
+  auto logs = c.cli({"logs", job, "logs", "0"});
+  CHECK(logs.out.find(secret) == std::string::npos);
+  // The output dir swapped for a link to a root-only dir: the pack refuses.
+  CHECK(tasks[1]["state"] == "failed");
+  CHECK(tasks[1]["attempts"][0]["reason"] == "drover_error");
+  CHECK_THAT(tasks[1]["attempts"][0]["message"].get<std::string>(), Catch::Contains("symlink"));
+  CHECK(tasks[1]["output_digest"] == "");
 }

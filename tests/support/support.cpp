@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -143,19 +144,37 @@ void Cluster::start_master(const std::map<std::string, std::string>& env) {
   fs::path data = data_flag.empty() ? root_ / "master" : fs::path(data_flag);
   fs::create_directories(data);
   fs::remove(data / "master.addr");
-  // Same port across restarts, so workers find the master again.
-  std::string listen = address_.empty() ? "127.0.0.1:0" : address_;
-  std::vector<std::string> argv = {binary("drover-master").string(), "--listen", listen,
-                                   "--worker-timeout", "2s", "--heartbeat-interval", "200ms"};
-  if (data_flag.empty()) {
-    argv.push_back("--data-dir");
-    argv.push_back(data.string());
+  // Same port across restarts, so workers find the master again. The first
+  // port is picked below Linux's ephemeral range (32768+): there no client
+  // connection of another test can take it while this master is down. A port
+  // another listener holds is simply passed over (bounded).
+  std::mt19937 random(std::random_device{}());
+  for (int pick = 0;; ++pick) {
+    std::string listen = address_.empty()
+                             ? "127.0.0.1:" + std::to_string(20000 + random() % 12000)
+                             : address_;
+    std::vector<std::string> argv = {binary("drover-master").string(), "--listen", listen,
+                                     "--worker-timeout", "2s", "--heartbeat-interval", "200ms"};
+    if (data_flag.empty()) {
+      argv.push_back("--data-dir");
+      argv.push_back(data.string());
+    }
+    argv.insert(argv.end(), master_flags_.begin(), master_flags_.end());
+    master_ = std::make_unique<Child>(argv, root_ / "master.log", env);
+    bool in_use = false;
+    bool up = wait_until([&] {
+      in_use = master_->log().find("Address already in use") != std::string::npos;
+      return in_use || fs::exists(data / "master.addr");
+    }, std::chrono::seconds(20));
+    if (in_use && address_.empty() && pick < 20) {
+      master_->stop();
+      continue;
+    }
+    INFO(master_->log());
+    REQUIRE(up);
+    REQUIRE_FALSE(in_use);
+    break;
   }
-  argv.insert(argv.end(), master_flags_.begin(), master_flags_.end());
-  master_ = std::make_unique<Child>(argv, root_ / "master.log", env);
-  bool up = wait_until([&] { return fs::exists(data / "master.addr"); }, std::chrono::seconds(20));
-  INFO(master_->log());
-  REQUIRE(up);
   std::string addr = slurp(data / "master.addr");
   address_ = addr.substr(0, addr.find('\n'));
 }
