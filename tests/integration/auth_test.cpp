@@ -38,9 +38,10 @@ mode_t mode_of(const fs::path& p) {
   return st.st_mode & 07777;
 }
 
-http::Client client_with(const Cluster& c, const std::string& token) {
+http::Client client_with(const Cluster& c, const std::string& token, const fs::path& ca) {
   http::ClientOptions o;
   o.bearer_token = token;
+  o.ca_file = ca.string();
   return http::Client(c.url(), o);
 }
 
@@ -53,7 +54,7 @@ int status_of(http::Client client, const std::string& method, const std::string&
 
 }  // namespace
 
-TEST_CASE("drover-master init writes a secure configuration and the master enforces tokens and roles", "[integration][auth]") {
+TEST_CASE("drover-master init writes a secure configuration and the master enforces tokens and roles over TLS", "[integration][auth]") {
   TempDir tmp;
   const fs::path etc = tmp.path / "etc";
   auto init = run_command({binary("drover-master").string(), "init", "--config-dir", etc.string(),
@@ -67,6 +68,8 @@ TEST_CASE("drover-master init writes a secure configuration and the master enfor
   REQUIRE(worker_token.size() == 64);
   CHECK(mode_of(etc / "tokens.yaml") == 0600);
   CHECK(mode_of(etc / "worker.token") == 0600);
+  CHECK(mode_of(etc / "tls.key") == 0600);
+  const fs::path ca = etc / "tls.crt";  // self-signed: the clients' trust anchor
   const std::string tokens_yaml = read_text(etc / "tokens.yaml");
   CHECK_THAT(tokens_yaml, Catch::Contains(sha256_hex(admin)));
   CHECK_THAT(tokens_yaml, !Catch::Contains(admin));  // only the hash is kept
@@ -85,9 +88,10 @@ TEST_CASE("drover-master init writes a secure configuration and the master enfor
       << "  - {name: sam, role: submit, token_sha256: " << sha256_hex(submitter) << "}\n";
 
   Cluster c(tmp.path / "cluster", {"--config", (etc / "master.yaml").string()});
+  c.use_tls(ca);
   c.start_worker("w1", 2, {"--token-file", (etc / "worker.token").string()});
   c.start_worker("intruder", 2);  // no token: never registers
-  http::Client as_admin = client_with(c, admin);
+  http::Client as_admin = client_with(c, admin, ca);
   REQUIRE(wait_until([&] {
     auto w = as_admin.get_json("/api/v1/workers");
     return w.ok() && (*w)["workers"].size() == 1 && (*w)["workers"][0]["state"] == "alive";
@@ -97,19 +101,22 @@ TEST_CASE("drover-master init writes a secure configuration and the master enfor
                    20s));
 
   // Probes and the page need no token; data and changes do.
-  CHECK(status_of(client_with(c, ""), "GET", "/healthz") == 200);
-  CHECK(status_of(client_with(c, ""), "GET", "/") == 200);
-  auto anon = client_with(c, "").get("/api/v1/jobs");
+  CHECK(status_of(client_with(c, "", ca), "GET", "/healthz") == 200);
+  CHECK(status_of(client_with(c, "", ca), "GET", "/") == 200);
+  auto anon = client_with(c, "", ca).get("/api/v1/jobs");
   REQUIRE(anon.ok());
   CHECK(anon->status == 401);
   CHECK(anon->header("WWW-Authenticate") == "Bearer");
-  CHECK(status_of(client_with(c, "wrong-token-0123456789"), "GET", "/api/v1/jobs") == 401);
-  CHECK(status_of(client_with(c, worker_token), "GET", "/api/v1/jobs") == 403);
-  CHECK(status_of(client_with(c, reader), "GET", "/api/v1/jobs") == 200);
-  CHECK(status_of(client_with(c, reader), "POST", "/api/v1/jobs/j-000001/cancel") == 403);
-  CHECK(status_of(client_with(c, submitter), "POST", "/api/v1/workers/w1/drain") == 403);
-  CHECK(status_of(client_with(c, admin), "POST", "/internal/v1/workers/register", "{}") == 403);
+  CHECK(status_of(client_with(c, "wrong-token-0123456789", ca), "GET", "/api/v1/jobs") == 401);
+  CHECK(status_of(client_with(c, worker_token, ca), "GET", "/api/v1/jobs") == 403);
+  CHECK(status_of(client_with(c, reader, ca), "GET", "/api/v1/jobs") == 200);
+  CHECK(status_of(client_with(c, reader, ca), "POST", "/api/v1/jobs/j-000001/cancel") == 403);
+  CHECK(status_of(client_with(c, submitter, ca), "POST", "/api/v1/workers/w1/drain") == 403);
+  CHECK(status_of(client_with(c, admin, ca), "POST", "/internal/v1/workers/register", "{}") == 403);
 
+  // Tokens never travel in clear: the API port speaks only TLS.
+  auto plain = http::Client("http://" + c.url().substr(std::string("https://").size())).get("/healthz");
+  CHECK((!plain.ok() || plain->status == 400));
   // The CLI: exit 3 without a token or with too low a role; the job records its submitter.
   auto bundle = write_bundle(tmp.path / "b", R"(name: secured
 stages:

@@ -174,9 +174,12 @@ TEST_CASE("a root worker runs tasks as run_as in a private sandbox without its t
   CHECK(value_of(log, "status") == "Uid: " + uid + " " + uid + " " + uid + " " + uid);
   CHECK(values_of(log, "status").at(1) == "Gid: " + gid + " " + gid + " " + gid + " " + gid);
   CHECK(value_of(log, "groups").find(" 0") == std::string::npos);
+  bool no_new_privs = false;
   for (const auto& s : values_of(log, "status")) {
     if (s.rfind("Cap", 0) == 0) CHECK_THAT(s, Catch::EndsWith(" 0000000000000000"));
+    no_new_privs = no_new_privs || s == "NoNewPrivs: 1";
   }
+  CHECK(no_new_privs);  // setuid programs cannot lift the task back to root
   // The attempt dir is the task user's and private; the sandbox lies inside it.
   CHECK(value_of(log, "attempt") == uid + " 700");
   CHECK_THAT(value_of(log, "sandbox"), Catch::StartsWith(uid + " "));

@@ -144,7 +144,7 @@ TEST_CASE_METHOD(Fixture, "executor reports spawn failures", "[worker][executor]
 
 TEST_CASE("setpriv prefix names the user", "[worker][executor]") {
   CHECK(setpriv_prefix(1001, 1002) == std::vector<std::string>{"/usr/bin/setpriv", "--reuid=1001",
-                                                               "--regid=1002", "--init-groups",
+                                                               "--regid=1002", "--init-groups", "--no-new-privs",
                                                                "--"});
 }
 

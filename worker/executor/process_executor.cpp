@@ -190,8 +190,9 @@ Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) 
 }
 
 std::vector<std::string> setpriv_prefix(unsigned uid, unsigned gid) {
+  // --no-new-privs: nothing the task runs (setuid binaries, file capabilities) gains privileges.
   return {"/usr/bin/setpriv", fmt::format("--reuid={}", uid), fmt::format("--regid={}", gid),
-          "--init-groups", "--"};
+          "--init-groups", "--no-new-privs", "--"};
 }
 
 }  // namespace drover::worker
