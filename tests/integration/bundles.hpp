@@ -91,6 +91,14 @@ inline std::string job_state(Cluster& c, const std::string& job) {
   return c.get("/api/v1/jobs/" + job)["state"];
 }
 
+// Waits (bounded) until the job reached a final state; returns whether it did.
+inline bool wait_job_ended(Cluster& c, const std::string& job, Duration timeout) {
+  return wait_until([&] {
+    auto s = job_state(c, job);
+    return s == "succeeded" || s == "failed" || s == "partial" || s == "cancelled";
+  }, timeout);
+}
+
 // Submits with the CLI; REQUIREs success and returns the job id.
 inline std::string submit(Cluster& c, const std::filesystem::path& bundle) {
   auto r = c.cli({"submit", bundle.string()});

@@ -260,12 +260,7 @@ stages:
                                               "CANARY", canary.string());
   auto dir = write_bundle(tmp.path / "b", bundle_yaml);
   std::string job = submit(c, dir);
-  REQUIRE(wait_until(
-      [&] {
-        auto s = job_state(c, job);
-        return s == "succeeded" || s == "failed";
-      },
-      60s));
+  REQUIRE(wait_job_ended(c, job, 60s));
   auto tasks = tasks_of(c, job);
   INFO(tasks.dump());
   CHECK(job_state(c, job) == "succeeded");

@@ -101,12 +101,7 @@ std::string run_probe(Cluster& c, const fs::path& dir, const fs::path& token_fil
       "    command: [\"/usr/bin/python3\", \"fds.py\"]\n",
       {{"probe.sh", replace_all(kProbe, "TOKEN_FILE", token_file.string())}, {"fds.py", kFds}});
   std::string job = submit(c, bundle);
-  REQUIRE(wait_until(
-      [&] {
-        auto s = job_state(c, job);
-        return s == "succeeded" || s == "failed";
-      },
-      60s));
+  REQUIRE(wait_job_ended(c, job, 60s));
   auto logs = c.cli({"logs", job, "p", "0"});
   INFO(tasks_of(c, job).dump() << "\n"
                                << logs.err << "\n"
@@ -312,12 +307,7 @@ stages:
 )YAML",
                                        "SECRETS", secrets.string());
   std::string job = submit(c, write_bundle(tmp.path / "b", yaml));
-  REQUIRE(wait_until(
-      [&] {
-        auto s = job_state(c, job);
-        return s == "failed" || s == "succeeded";
-      },
-      60s));
+  REQUIRE(wait_job_ended(c, job, 60s));
   auto tasks = tasks_of(c, job);
   INFO(tasks.dump());
   // The fifo in place of the progress file did not hang the heartbeats (the
