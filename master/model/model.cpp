@@ -92,23 +92,6 @@ const Job& Model::submit(NewJob nj, TimePoint now) {
   return it->second;
 }
 
-void Model::record(const JobId& job, JobEvent event, TimePoint at) {
-  event.time = to_millis(at);
-  dirty_.events.emplace_back(job, std::move(event));
-}
-
-void Model::record(const Attempt& a, std::string type, TimePoint at, std::string message) {
-  JobEvent event;
-  event.type = std::move(type);
-  event.stage = jobs_.at(a.task.job).spec.stages[a.task.stage].name;
-  event.index = a.task.index;
-  event.attempt = a.number;
-  event.worker = a.worker;
-  event.reason = a.reason;
-  event.message = message.empty() ? a.message : std::move(message);
-  record(a.task.job, std::move(event), at);
-}
-
 Result<Effects> Model::cancel(const JobId& id, TimePoint now) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return make_error(ErrorCode::not_found, fmt::format("no job {}", id));
@@ -373,42 +356,6 @@ Status Model::checkpoint(AttemptId id, const std::string& digest) {
   task_mut(it->second.task).checkpoint_digest = digest;
   mark(it->second.task);
   return ok_status();
-}
-
-bool Model::invalidate_output(const TaskKey& key, TimePoint now) {
-  Job& job = jobs_.at(key.job);
-  Task& task = task_mut(key);
-  if (task.output_digest.empty()) return false;
-  Stage& stage = job.stages[key.stage];
-  if (task.cached && job.spec.stages[key.stage].cache) {
-    // A cached output that is gone: forget every cache entry naming it.
-    for (auto it = cache_.begin(); it != cache_.end();) {
-      if (it->second.ref == task.output_digest) {
-        dirty_.cache.insert(it->first);
-        it = cache_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-  JobEvent event;
-  event.type = "output_lost";
-  event.stage = job.spec.stages[key.stage].name;
-  event.index = key.index;
-  event.message = is_terminal(job.state) ? "the job has ended: it is not run again"
-                                          : "its task runs again";
-  record(job.id, std::move(event), now);
-  task.output_digest.clear();
-  task.output_bytes = 0;
-  task.cached = false;
-  --stage.succeeded;
-  stage.done_at = TimePoint{};
-  if (is_terminal(job.state)) {
-    refresh(key);
-    return true;
-  }
-  new_attempt(key, now);
-  return true;
 }
 
 void Model::count_on_worker(Worker& w, bool failed, TimePoint now) {

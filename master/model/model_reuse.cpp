@@ -1,4 +1,4 @@
-// Reusing committed outputs: `drover rerun` and `cache: true` stages.
+// Committed outputs reused (`drover rerun`, `cache: true` stages) and lost (lineage).
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -52,16 +52,6 @@ Result<const Job*> Model::rerun(const JobId& id, bool failed_only, TimePoint now
   return &fresh;
 }
 
-void Model::record_cached(const Job& job, int stage, std::int64_t tasks, const std::string& what,
-                          TimePoint now) {
-  JobEvent event;
-  event.type = "cached";
-  event.stage = job.spec.stages[stage].name;
-  event.message = fmt::format("{} task{} reuse{} {}", tasks, tasks == 1 ? "" : "s",
-                              tasks == 1 ? "s" : "", what);
-  record(job.id, std::move(event), now);
-}
-
 std::string Model::cache_key(const Job& job, int s, const Task& task) const {
   nlohmann::json upstream = nlohmann::json::array();
   for (const std::string& up : job.spec.stages[s].after) {
@@ -101,6 +91,42 @@ bool Model::resolve_cached(TimePoint now, const OutputExists& exists) {
     if (any) maybe_finish(job, now, none);
   }
   return any;
+}
+
+bool Model::invalidate_output(const TaskKey& key, TimePoint now) {
+  Job& job = jobs_.at(key.job);
+  Task& task = task_mut(key);
+  if (task.output_digest.empty()) return false;
+  Stage& stage = job.stages[key.stage];
+  if (task.cached && job.spec.stages[key.stage].cache) {
+    // A cached output that is gone: forget every cache entry naming it.
+    for (auto it = cache_.begin(); it != cache_.end();) {
+      if (it->second.ref == task.output_digest) {
+        dirty_.cache.insert(it->first);
+        it = cache_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  JobEvent event;
+  event.type = "output_lost";
+  event.stage = job.spec.stages[key.stage].name;
+  event.index = key.index;
+  event.message = is_terminal(job.state) ? "the job has ended: it is not run again"
+                                          : "its task runs again";
+  record(job.id, std::move(event), now);
+  task.output_digest.clear();
+  task.output_bytes = 0;
+  task.cached = false;
+  --stage.succeeded;
+  stage.done_at = TimePoint{};
+  if (is_terminal(job.state)) {
+    refresh(key);
+    return true;
+  }
+  new_attempt(key, now);
+  return true;
 }
 
 }  // namespace drover::master
