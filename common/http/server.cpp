@@ -6,11 +6,8 @@
 // EventLoop's thread, except Completion::complete.
 #include "common/http/server.hpp"
 
-#include <sys/resource.h>
 
 #include <array>
-#include <atomic>
-#include <charconv>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -39,10 +36,14 @@
 #include <spdlog/spdlog.h>
 
 #include "common/http/disconnect.hpp"
+#include "common/http/server_setup.hpp"
+#include "common/http/response_delivery.hpp"
 #include "common/http/tls.hpp"
 
 namespace drover::http {
 namespace {
+
+using namespace detail;  // Gate, Slot, Completion, poster
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -57,69 +58,12 @@ constexpr std::chrono::seconds kDrainTimeout{1};         // after an error reply
 constexpr std::chrono::seconds kRejectTimeout{2};        // for the 503 over the connection cap
 constexpr std::size_t kMaxRefusing = 64;                 // 503s in flight; beyond, close at once
 constexpr unsigned char kTlsHandshakeRecord = 0x16;      // first byte of a ClientHello
-constexpr rlim_t kSpareDescriptors = 256;                // files, the store, clients
 
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 using BeastRequest = bhttp::request<bhttp::string_body>;
 using BeastResponse = bhttp::response<bhttp::string_body>;
-
-// Lets a Respond that outlives the Server (or is called from another thread)
-// reach the io_context safely; the Server clears `context` when destroyed.
-struct Gate {
-  std::mutex mutex;
-  asio::io_context* context;
-};
-
-// Where one request's response lands. Loop thread only.
-struct Slot {
-  std::optional<Response> response;
-  asio::steady_timer* wake = nullptr;  // the session waiting for `response`
-
-  void fill(Response r) {
-    if (response) return;
-    response = std::move(r);
-    if (wake) wake->cancel();
-  }
-};
-
-// Shared by every copy of one request's Respond. Delivers the first response
-// to the Slot on the loop thread; if the last copy goes away unanswered, a
-// 500 is delivered instead, so that the connection never hangs.
-class Completion {
- public:
-  Completion(std::shared_ptr<Gate> gate, std::shared_ptr<Slot> slot)
-      : gate_(std::move(gate)), slot_(std::move(slot)) {}
-  Completion(const Completion&) = delete;
-  Completion& operator=(const Completion&) = delete;
-  ~Completion() {
-    if (!done_.exchange(true)) {
-      deliver(Response::error(make_error(ErrorCode::internal, "the request was dropped unanswered")));
-    }
-  }
-
-  void complete(Response response) {
-    if (!done_.exchange(true)) deliver(std::move(response));
-  }
-
- private:
-  void deliver(Response response) {
-    std::lock_guard lock(gate_->mutex);
-    if (gate_->context == nullptr) return;  // the server is gone
-    if (gate_->context->get_executor().running_in_this_thread()) {
-      slot_->fill(std::move(response));
-      return;
-    }
-    asio::post(*gate_->context, [slot = slot_, r = std::move(response)]() mutable {
-      slot->fill(std::move(r));
-    });
-  }
-
-  std::shared_ptr<Gate> gate_;
-  std::shared_ptr<Slot> slot_;
-  std::atomic<bool> done_{false};
-};
 
 // What the State sees of a connection: its TCP layer, to cancel it.
 struct ConnectionBase {
@@ -312,23 +256,6 @@ struct Watch {
   std::size_t bytes = 0;
   asio::steady_timer* wake = nullptr;  // the session waiting for `done`
 };
-
-// Posts a function on the loop (a disconnect callback), unless the server is gone.
-DisconnectSignal::Post poster(std::shared_ptr<Gate> gate) {
-  return [gate = std::move(gate)](std::function<void()> fn) {
-    std::lock_guard lock(gate->mutex);
-    if (gate->context == nullptr) return;
-    asio::post(*gate->context, [fn = std::move(fn)] {
-      try {
-        fn();
-      } catch (const std::exception& e) {
-        spdlog::error("http: disconnect callback threw: {}", e.what());
-      } catch (...) {
-        spdlog::error("http: disconnect callback threw an unknown exception");
-      }
-    });
-  };
-}
 
 // Runs the route and waits, without blocking the loop, for its response.
 // Meanwhile a read on the socket watches for the peer going away; then the
@@ -583,46 +510,6 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
       asio::co_spawn(state->context, plain_session(state, std::move(socket)), log_failure);
     }
   }
-}
-
-Result<tcp::endpoint> parse_listen(asio::io_context& context, const std::string& listen) {
-  auto bad = [&](std::string why) {
-    return make_error(ErrorCode::invalid_argument, "bad listen address '" + listen + "': " + why);
-  };
-  std::size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return bad("expected host:port");
-  std::string host = listen.substr(0, colon);
-  std::string port_text = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) host = "0.0.0.0";
-  unsigned port = 0;
-  auto [end, err] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (err != std::errc{} || end != port_text.data() + port_text.size() || port > 65535) {
-    return bad("bad port");
-  }
-  error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (!ec) return tcp::endpoint(address, static_cast<unsigned short>(port));
-  tcp::resolver resolver(context);
-  auto results = resolver.resolve(host, port_text, ec);
-  if (ec || results.empty()) return bad("cannot resolve host: " + ec.message());
-  return results.begin()->endpoint();
-}
-
-// Go does the same at start-up: the soft limit is often 1024, too few for a
-// server, while the hard limit is far higher.
-void raise_descriptor_limit(std::size_t max_connections) {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  const rlim_t wanted = static_cast<rlim_t>(max_connections) + kSpareDescriptors;
-  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) return;
-  const rlim_t old = limit.rlim_cur;
-  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
-  if (limit.rlim_cur <= old || ::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-    spdlog::warn("http: the open-file limit {} is low for {} connections", old, max_connections);
-    return;
-  }
-  spdlog::info("http: raised the open-file limit from {} to {}", old, limit.rlim_cur);
 }
 
 }  // namespace
