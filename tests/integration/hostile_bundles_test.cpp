@@ -99,11 +99,13 @@ std::set<std::string> files_below(const fs::path& root) {
   return out;
 }
 
-// Paths below `root` whose file name contains "canary".
+// Paths below `root` with a file name the hostile entries use ("drover-canary-*").
+// Only that prefix: other tests running at the same time keep files of their
+// own named "canary" under the temp dir.
 std::vector<std::string> canaries_below(const fs::path& root) {
   std::vector<std::string> out;
   for (const auto& p : files_below(root)) {
-    if (p.find("canary") != std::string::npos) out.push_back(p);
+    if (fs::path(p).filename().string().rfind("drover-canary-", 0) == 0) out.push_back(p);
   }
   return out;
 }
