@@ -21,6 +21,32 @@
 using namespace drover;
 using namespace drover::worker;
 
+// How a root worker isolates its tasks: private namespaces through
+// drover-task-init when this machine allows them (not inside most containers),
+// else only the run_as user (setpriv). A worker that is not root runs tasks as
+// itself, unisolated from each other.
+static std::optional<TaskSandbox> task_sandbox(const WorkerConfig& c, const HostFacts& host) {
+  if (host.euid != 0) {
+    spdlog::warn("not root: tasks run as this user, and attempts are not isolated from each other");
+    return std::nullopt;
+  }
+  TaskSandbox sandbox{find_task_init(), c.work_dir, std::nullopt, std::nullopt};
+  if (c.task_user) {
+    sandbox.uid = c.task_user->uid;
+    sandbox.gid = c.task_user->gid;
+  }
+  Status works = sandbox.init.empty()
+                     ? make_error(ErrorCode::not_found, "drover-task-init is not installed")
+                     : probe_sandbox(sandbox, c.work_dir / "attempts");
+  if (!works.ok()) {
+    spdlog::warn("attempts are NOT isolated from each other (no private namespaces): {}",
+                 works.error().describe());
+    return std::nullopt;
+  }
+  spdlog::info("tasks run in private namespaces through {}", sandbox.init.string());
+  return sandbox;
+}
+
 // Wires the worker and runs it until one of `stop_signals`; returns the exit code.
 static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& stop_signals) {
   SystemClock clock;
@@ -32,10 +58,13 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
   BlobCache cache(c.work_dir, [&](const std::string& d) { return master.fetch_blob(d); });
   std::unique_ptr<Limits> limits = choose_limits(c.id);
   spdlog::info("per-task memory limits: {}", limits->name());
-  ProcessExecutor executor(clock, {std::chrono::seconds(5),
-                                   c.task_user ? setpriv_prefix(c.task_user->uid, c.task_user->gid)
-                                               : std::vector<std::string>{},
-                                   limits.get()});
+  ProcessExecutorOptions executor_options;
+  executor_options.limits = limits.get();
+  executor_options.sandbox = task_sandbox(c, host);
+  if (c.task_user && !executor_options.sandbox) {
+    executor_options.argv_prefix = setpriv_prefix(c.task_user->uid, c.task_user->gid);
+  }
+  ProcessExecutor executor(clock, executor_options);
   AttemptRunner runner({c.work_dir, c.task_user, task_path(std::getenv("PATH"))},
                        {master, executor, cache, table, clock, stop, &store});
   http::EventLoop loop;

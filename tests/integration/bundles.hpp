@@ -54,6 +54,37 @@ inline std::string replace_all(std::string s, const std::string& from, const std
 
 // Task processes write their pids to files under `dir`; killed at scope exit so a
 // test that kill -9s a worker leaves no orphan tasks behind.
+// A task's pid as the task saw it ($$: a root worker runs each task in its own
+// pid namespace, where the task is pid 2) and that namespace ("pid:[N]").
+// Tasks print theirs with `echo $$ $(readlink /proc/self/ns/pid)`.
+struct TaskPid {
+  pid_t pid = 0;
+  std::string ns;
+};
+
+// The host pid of the process `t` names, or 0 once it has ended (zombies and
+// a namespace that is gone included): /proc entries in namespace t.ns whose
+// NSpid ends in t.pid.
+inline pid_t host_pid(const TaskPid& t) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (std::filesystem::read_symlink(e.path() / "ns" / "pid", ec).string() != t.ns || ec) continue;
+    std::ifstream status(e.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("NSpid:", 0) != 0) continue;
+      const auto last = line.find_last_of(" \t");
+      if (std::to_string(t.pid) == line.substr(last + 1)) return std::stoi(name);
+    }
+  }
+  return 0;
+}
+
+inline bool alive(const TaskPid& t) { return host_pid(t) != 0; }
+
+// A directory where tasks append their TaskPid to a file each; the
+// destructor kills every one still running.
 struct TaskPids {
   explicit TaskPids(std::filesystem::path d) : dir(std::move(d)) {
     std::filesystem::create_directories(dir);
@@ -61,14 +92,15 @@ struct TaskPids {
   ~TaskPids() {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-      std::ifstream in(e.path());
-      for (pid_t pid; in >> pid;) ::kill(pid, SIGKILL);
+      for (const TaskPid& t : read(e.path().filename().string())) {
+        if (pid_t pid = host_pid(t); pid > 0) ::kill(pid, SIGKILL);
+      }
     }
   }
-  std::vector<pid_t> read(const std::string& name) const {
-    std::vector<pid_t> out;
+  std::vector<TaskPid> read(const std::string& name) const {
+    std::vector<TaskPid> out;
     std::ifstream in(dir / name);
-    for (pid_t pid; in >> pid;) out.push_back(pid);
+    for (TaskPid t; in >> t.pid >> t.ns;) out.push_back(t);
     return out;
   }
   std::filesystem::path dir;

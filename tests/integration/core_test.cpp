@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <set>
+#include <sstream>
 
 #include "tests/integration/bundles.hpp"
 #include "tests/support/support.hpp"
@@ -83,14 +84,14 @@ TEST_CASE("logs of a running attempt are readable, and cancel stops it within 2 
   auto bundle = write_bundle(tmp.path / "bundle", R"(name: sleeper
 stages:
   - name: nap
-    command: ["sh", "-c", "echo pid=$$; echo to-stderr >&2; exec sleep 120"]
+    command: ["sh", "-c", "echo pid=$$ $(readlink /proc/self/ns/pid); echo to-stderr >&2; exec sleep 120"]
     inputs: {range: 2}
 )");
   auto sub = c.cli({"submit", bundle.string()});
   REQUIRE(sub.exit_code == 0);
   std::string id = first_line(sub.out);
 
-  std::vector<pid_t> pids;
+  std::vector<TaskPid> pids;
   for (int i = 0; i < 2; ++i) {
     std::string out;
     bool seen = wait_until([&] {
@@ -99,17 +100,20 @@ stages:
     }, 20s, 100ms);
     INFO(out);
     REQUIRE(seen);
-    pids.push_back(std::stoi(out.substr(out.find("pid=") + 4)));
+    std::istringstream words(out.substr(out.find("pid=") + 4));
+    TaskPid t;
+    REQUIRE(words >> t.pid >> t.ns);
+    pids.push_back(t);
     CHECK(c.cli({"logs", id, "nap", std::to_string(i), "--stderr"}).out == "to-stderr\n");
   }
-  for (pid_t p : pids) REQUIRE(::kill(p, 0) == 0);
+  for (const TaskPid& p : pids) REQUIRE(alive(p));
 
   auto cancel = c.cli({"cancel", id});
   REQUIRE(cancel.exit_code == 0);
   auto t0 = std::chrono::steady_clock::now();
   bool gone = wait_until([&] {
-    for (pid_t p : pids) {
-      if (::kill(p, 0) == 0) return false;
+    for (const TaskPid& p : pids) {
+      if (alive(p)) return false;
     }
     return true;
   }, 2s, 10ms);

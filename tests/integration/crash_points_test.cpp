@@ -35,7 +35,7 @@ constexpr const char* kJob = R"(name: crashme
 max_attempts: 2
 stages:
   - name: s
-    command: ["sh", "-c", "echo $$ >> PIDS/$DROVER_TASK_INDEX; [ $DROVER_TASK_INDEX = 0 ] || sleep 2; echo $DROVER_TASK_INDEX $$ > $DROVER_OUTPUT_DIR/o"]
+    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) >> PIDS/$DROVER_TASK_INDEX; [ $DROVER_TASK_INDEX = 0 ] || sleep 2; echo $DROVER_TASK_INDEX $$ > $DROVER_OUTPUT_DIR/o"]
     inputs: {range: 3}
 )";
 
@@ -110,7 +110,7 @@ struct Crash {
       auto ran = pids.read(std::to_string(index));
       REQUIRE(ran.size() == 1);  // never ran twice, concurrently or not
       CHECK(read_text(tmp.path / "out" / "s" / std::to_string(index) / "o") ==
-            std::to_string(index) + " " + std::to_string(ran[0]) + "\n");
+            std::to_string(index) + " " + std::to_string(ran[0].pid) + "\n");
     }
   }
 

@@ -124,14 +124,6 @@ struct Partitionable {
   }
 };
 
-bool pid_gone(pid_t pid) {
-  if (::kill(pid, 0) != 0) return true;
-  // A zombie has ended; only its parent's reaping is pending.
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(stat)), {});
-  auto close = s.rfind(')');
-  return close == std::string::npos || (close + 2 < s.size() && s[close + 2] == 'Z');
-}
 
 }  // namespace
 
@@ -214,7 +206,7 @@ TEST_CASE("partition: a worker cut off by a real network partition is declared d
   // be running when the link comes back); elsewhere it ends at once.
   fs::path marks = tmp.path / "marks";
   fs::create_directories(marks);
-  std::string script = "if [ \"$(readlink /proc/self/ns/net)\" = '" + remote_ns + "' ]; then echo $$ > " +
+  std::string script = "if [ \"$(readlink /proc/self/ns/net)\" = '" + remote_ns + "' ]; then echo $$ $(readlink /proc/self/ns/pid) > " +
                        marks.string() + "/remote-$DROVER_ATTEMPT.tmp && mv " + marks.string() +
                        "/remote-$DROVER_ATTEMPT.tmp " + marks.string() +
                        "/remote-$DROVER_ATTEMPT.pid; sleep 60; echo remote > $DROVER_OUTPUT_DIR/who; "
@@ -244,8 +236,9 @@ TEST_CASE("partition: a worker cut off by a real network partition is declared d
       30s, 100ms);
   INFO(remote.log());
   REQUIRE(running_remote);
-  const pid_t stale_pid = std::stoi(read_text(pid_file));
-  REQUIRE(!pid_gone(stale_pid));
+  TaskPid stale;
+  std::istringstream(read_text(pid_file)) >> stale.pid >> stale.ns;
+  REQUIRE(alive(stale));
 
   Child local(worker_argv(net.ns_m, "local", "127.0.0.1:0"), tmp.path / "worker-local.log");
   bool local_alive = wait_until([&] { return worker_state("local") == "alive"; }, 20s, 100ms);
@@ -281,7 +274,7 @@ TEST_CASE("partition: a worker cut off by a real network partition is declared d
   CHECK(task["attempts"][0].value("reason", "") == "lost_worker");
   CHECK(task["attempts"].back().value("worker", "") == "local");
   CHECK(task["attempts"].back().value("state", "") == "succeeded");
-  const bool stale_alive_at_restore = !pid_gone(stale_pid);
+  const bool stale_alive_at_restore = alive(stale);
 
   // ---------------------------------------------------------------- heal
   REQUIRE(ip({"-n", net.ns_w, "link", "set", net.veth_w, "up"}, tmp.path).exit_code == 0);
@@ -290,11 +283,11 @@ TEST_CASE("partition: a worker cut off by a real network partition is declared d
   bool rejoined = wait_until([&] { return worker_state("remote") == "alive"; }, 20s, 100ms);
   auto rejoin_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - healed);
-  INFO("rejoin after " << rejoin_ms.count() << " ms; stale attempt (pid " << stale_pid
+  INFO("rejoin after " << rejoin_ms.count() << " ms; stale attempt (pid " << stale.pid << " in " << stale.ns
                        << ") still ran when the link came back: " << stale_alive_at_restore);
   INFO(remote.log());
   CHECK(rejoined);
-  bool killed = wait_until([&] { return pid_gone(stale_pid); }, 10s, 50ms);
+  bool killed = wait_until([&] { return !alive(stale); }, 10s, 50ms);
   CHECK(killed);
 
   // The committed output is still the local attempt's, and the remote attempt
@@ -319,7 +312,7 @@ TEST_CASE("partition: a worker cut off by a real network partition is declared d
   CHECK(read_text(tmp.path / "out" / "s" / "0" / "who") == "local\n");
   CHECK(!fs::exists(marks / "remote-2.pid"));  // the task never ran on the remote worker again
 
-  if (!pid_gone(stale_pid)) ::kill(stale_pid, SIGKILL);  // our task's process, by its pid
+  if (pid_t pid = host_pid(stale); pid > 0) ::kill(pid, SIGKILL);  // our task's process, by its pid
   local.stop(SIGTERM);
   remote.stop(SIGTERM);
   master.stop(SIGTERM);

@@ -167,6 +167,7 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
                 paths.stdout_file, paths.stderr_file, Duration{a.timeout_ms}};
   spec.attempt_id = a.attempt_id;
   spec.memory = a.memory;
+  spec.private_dir = paths.root;
   auto execution = deps_.executor.start(spec);
   if (!execution.ok()) return stamp(local_failure("spawn failed", execution.error()), prepared_from);
   const TimePoint started = deps_.clock.now();

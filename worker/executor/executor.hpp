@@ -24,6 +24,9 @@ struct ExecSpec {
   std::filesystem::path stderr_path;
   Duration timeout{0};  // 0 = none
   std::int64_t attempt_id = 0;  // names the attempt's limit group
+  // The attempt's own dir: the one part of the worker's work dir a sandboxed
+  // task sees (ProcessExecutorOptions::sandbox).
+  std::filesystem::path private_dir{};
   std::uint64_t memory = 0;     // bytes; 0 = no limit
 };
 

@@ -14,6 +14,8 @@
 #include <atomic>
 #include <cerrno>
 
+#include "common/fs/fs.hpp"
+
 namespace drover::worker {
 namespace {
 
@@ -168,7 +170,10 @@ Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) 
   }
   SpawnOptions options;
   options.argv = limit->argv_prefix();
-  options.argv.insert(options.argv.end(), options_.argv_prefix.begin(), options_.argv_prefix.end());
+  const std::vector<std::string> prefix =
+      options_.sandbox ? sandbox_prefix(*options_.sandbox, spec.private_dir, limit->procs_file())
+                       : options_.argv_prefix;
+  options.argv.insert(options.argv.end(), prefix.begin(), prefix.end());
   options.argv.insert(options.argv.end(), spec.argv.begin(), spec.argv.end());
   options.env = spec.env;
   options.cwd = spec.cwd;
@@ -178,8 +183,9 @@ Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) 
   options.new_process_group = true;
   auto pid = spawn_process(options);
   if (!pid.ok()) return pid.error();
-  // Placed at once; a child the task forks before this line escapes the limit.
-  Status placed = limit->place(*pid);
+  // Placed at once; without a sandbox (which joins the group itself) a child
+  // the task forks before this line escapes the limit.
+  Status placed = options_.sandbox ? ok_status() : limit->place(*pid);
   auto execution = std::make_unique<ProcessExecution>(clock_, *pid, spec.timeout,
                                                       options_.kill_grace, std::move(limit));
   if (!placed.ok()) {  // ~ProcessExecution kills the group and removes the cgroup
@@ -187,6 +193,57 @@ Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) 
                       "cannot apply the memory limit: " + placed.error().message);
   }
   return std::unique_ptr<Execution>(std::move(execution));
+}
+
+std::vector<std::string> sandbox_prefix(const TaskSandbox& sandbox,
+                                        const std::filesystem::path& private_dir,
+                                        const std::filesystem::path& procs_file) {
+  std::error_code ec;  // absolute() fails only without a cwd; the init then names the path
+  std::vector<std::string> argv{sandbox.init.string(), "--hide",
+                                std::filesystem::absolute(sandbox.hidden, ec).string()};
+  if (!private_dir.empty()) {
+    argv.insert(argv.end(), {"--keep", std::filesystem::absolute(private_dir, ec).string()});
+  }
+  if (sandbox.uid && sandbox.gid) {
+    argv.insert(argv.end(), {"--user", fmt::format("{}:{}", *sandbox.uid, *sandbox.gid)});
+  }
+  if (!procs_file.empty()) argv.insert(argv.end(), {"--join", procs_file.string()});
+  argv.push_back("--");
+  return argv;
+}
+
+std::filesystem::path find_task_init() {
+  const std::filesystem::path dir = executable_dir();
+  for (const auto& candidate :
+       {dir / "drover-task-init", dir.parent_path() / "libexec" / "drover" / "drover-task-init"}) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
+}
+
+Status probe_sandbox(const TaskSandbox& sandbox, const std::filesystem::path& scratch) {
+  SpawnOptions options;
+  options.argv = sandbox_prefix(sandbox, scratch, {});
+  options.argv.insert(options.argv.begin() + 1, "--probe");
+  options.stderr_path = scratch / "task-init-probe.err";
+  auto pid = spawn_process(options);
+  if (!pid.ok()) return pid.error();
+  auto status = wait_process(*pid, std::chrono::seconds(30));
+  if (!status) {
+    terminate_process(*pid, SIGKILL, Duration{0});
+    return make_error(ErrorCode::io, "drover-task-init --probe did not finish in 30 s");
+  }
+  auto err = read_file(options.stderr_path);
+  std::string why = err.ok() ? *err : std::string();
+  while (!why.empty() && why.back() == '\n') why.pop_back();
+  std::error_code ec;
+  std::filesystem::remove(options.stderr_path, ec);
+  if (status->exited() && status->exit_code == 0) return ok_status();
+  if (why.empty()) {
+    why = status->exited() ? fmt::format("drover-task-init --probe exited {}", status->exit_code)
+                           : fmt::format("drover-task-init --probe died of signal {}", status->signal);
+  }
+  return make_error(ErrorCode::unavailable, why);
 }
 
 std::vector<std::string> setpriv_prefix(unsigned uid, unsigned gid) {

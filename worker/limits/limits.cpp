@@ -111,6 +111,7 @@ class CgroupAttempt final : public AttemptLimit {
   Status place(pid_t pid) override {
     return write_control(dir_ / "cgroup.procs", std::to_string(pid));
   }
+  std::filesystem::path procs_file() const override { return dir_ / "cgroup.procs"; }
 
   bool out_of_memory(int signal) const override {
     if (version_ == CgroupVersion::v2) {

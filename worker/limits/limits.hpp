@@ -37,6 +37,9 @@ class AttemptLimit {
   virtual std::vector<std::string> argv_prefix() const { return {}; }
   // Called with the spawned task's pid, at once.
   [[nodiscard]] virtual Status place(pid_t /*pid*/) { return ok_status(); }
+  // The cgroup.procs file through which a process joins the group itself
+  // (drover-task-init --join: no window to escape); empty without a group.
+  virtual std::filesystem::path procs_file() const { return {}; }
   // After the task ended: was it killed by the OOM killer of its limit?
   virtual bool out_of_memory(int /*signal*/) const { return false; }
   // Kills whatever is left in the group and removes it. Idempotent.

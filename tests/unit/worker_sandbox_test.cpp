@@ -1,0 +1,176 @@
+// The executor with drover-task-init (SPEC §8: each attempt's sandbox is
+// private to it): what a sandboxed task can see, and that statuses, kills and
+// timeouts pass through the extra processes unchanged. Needs root and a
+// kernel that allows mount and pid namespaces; elsewhere the worker runs
+// tasks without the sandbox and these cases only say why they did not run.
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "common/base/clock.hpp"
+#include "common/fs/fs.hpp"
+#include "tests/support/support.hpp"
+#include "worker/executor/process_executor.hpp"
+
+using namespace drover;
+using namespace drover::worker;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string text_of(const fs::path& file) {
+  auto text = read_file(file);
+  return text.ok() ? *text : std::string();
+}
+
+// A work dir with two attempts; the executor hides the work dir from tasks.
+struct SandboxFixture {
+  test::TempDir tmp;
+  fs::path work = tmp.path / "work";
+  fs::path mine = work / "attempts" / "1";
+  fs::path other = work / "attempts" / "2";
+  SystemClock clock;
+  TaskSandbox sandbox{find_task_init(), work, std::nullopt, std::nullopt};
+  std::optional<ProcessExecutor> executor;
+  std::string unavailable;  // why the sandbox cannot run here; empty when it can
+
+  SandboxFixture() {
+    REQUIRE(make_dirs(mine / "sandbox").ok());
+    REQUIRE(make_dirs(other / "sandbox").ok());
+    std::ofstream(other / "sandbox" / "secret") << "not yours\n";
+    std::ofstream(work / "worker.token") << "token\n";
+    if (::geteuid() != 0) {
+      unavailable = "not root";
+    } else if (sandbox.init.empty()) {
+      unavailable = "drover-task-init not found next to the test binary";
+    } else if (Status s = probe_sandbox(sandbox, work / "attempts"); !s.ok()) {
+      unavailable = s.error().describe();
+    }
+    ProcessExecutorOptions options{3s, {}};  // SIGTERM -> SIGKILL
+    options.sandbox = sandbox;
+    executor.emplace(clock, options);
+  }
+
+  ExecSpec sh(const std::string& script) const {
+    ExecSpec spec;
+    spec.argv = {"/bin/sh", "-c", script};
+    spec.env = {{"PATH", "/usr/bin:/bin"}};
+    spec.cwd = mine / "sandbox";
+    spec.stdout_path = mine / "stdout";
+    spec.stderr_path = mine / "stderr";
+    spec.private_dir = mine;
+    return spec;
+  }
+
+  ExecResult run(const ExecSpec& spec) {
+    auto exec = executor->start(spec);
+    REQUIRE(exec.ok());
+    return (*exec)->wait();
+  }
+
+  std::string out() const { return text_of(mine / "stdout"); }
+  std::string err() const { return text_of(mine / "stderr"); }
+};
+
+// Whether a process whose command line is exactly `argv` exists on the host.
+bool process_running(const std::vector<std::string>& argv) {
+  std::string wanted;
+  for (const auto& a : argv) wanted += a + '\0';
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline == wanted) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+#define SKIP_WITHOUT_SANDBOX()                                     \
+  if (!unavailable.empty()) {                                      \
+    WARN("the task sandbox cannot run here: " << unavailable);     \
+    return;                                                        \
+  }
+
+TEST_CASE_METHOD(SandboxFixture, "a sandboxed task sees its own attempt dir and nothing else",
+                 "[worker][sandbox]") {
+  SKIP_WITHOUT_SANDBOX();
+  const std::string script =
+      "echo pid $$; ls " + (work / "attempts").string() + " | sed 's/^/attempt /'; ls " +
+      work.string() + " | sed 's/^/work /'; cat " + (other / "sandbox" / "secret").string() +
+      " 2>/dev/null || echo secret hidden; echo written > " + (mine / "output").string() +
+      "; echo procs $(ls /proc | grep -c '^[0-9]'); [ -e /proc/" + std::to_string(::getpid()) +
+      " ] || echo test process invisible";
+  ExecResult r = run(sh(script));
+  INFO(out() << err());
+  CHECK(r.status.exit_code == 0);
+  const std::string o = out();
+  CHECK_THAT(o, Catch::Contains("pid 2\n"));  // init is pid 1 of the namespace
+  CHECK_THAT(o, Catch::Contains("attempt 1\n"));
+  CHECK_THAT(o, !Catch::Contains("attempt 2"));
+  CHECK_THAT(o, Catch::Contains("work attempts\n"));
+  CHECK_THAT(o, !Catch::Contains("worker.token"));
+  CHECK_THAT(o, Catch::Contains("secret hidden"));
+  // Only the namespace's few processes (init, sh and that line's pipeline).
+  CHECK_THAT(o, Catch::Contains("test process invisible"));
+  const auto procs = o.find("procs ");
+  REQUIRE(procs != std::string::npos);
+  CHECK(std::stoi(o.substr(procs + 6)) <= 6);
+  // The task wrote through to the real dir; the other attempt's is untouched.
+  CHECK(text_of(mine / "output") == "written\n");
+  CHECK(text_of(other / "sandbox" / "secret") == "not yours\n");
+}
+
+TEST_CASE_METHOD(SandboxFixture, "exit codes and signals pass through the sandbox",
+                 "[worker][sandbox]") {
+  SKIP_WITHOUT_SANDBOX();
+  ExecResult exited = run(sh("exit 3"));
+  CHECK(exited.status.exit_code == 3);
+  CHECK(exited.status.signal == 0);
+  ExecResult killed = run(sh("kill -9 $$"));
+  CHECK(killed.status.signal == SIGKILL);
+  ExecResult segv = run(sh("kill -SEGV $$"));
+  CHECK(segv.status.signal == SIGSEGV);
+  ExecSpec missing = sh("");
+  missing.argv = {"/nonexistent/command"};
+  ExecResult not_found = run(missing);
+  CHECK(not_found.status.exit_code == 127);
+  CHECK_THAT(err(), Catch::Contains("cannot execute /nonexistent/command"));
+}
+
+TEST_CASE_METHOD(SandboxFixture,
+                 "kill reaches a sandboxed task once and ends what it left behind, setsid too",
+                 "[worker][sandbox]") {
+  SKIP_WITHOUT_SANDBOX();
+  // The task counts the SIGTERMs it gets. Its setsid child ignores SIGTERM and
+  // would escape a process-group kill, not the end of the namespace.
+  const std::string marker = std::to_string(900000 + ::getpid() % 90000);
+  auto exec = executor->start(
+      sh("n=0; trap 'n=$((n+1)); echo term $n >> terms' TERM; setsid sh -c \"trap '' TERM; exec sleep " +
+         marker + "\" & touch ready; while [ ! -e terms ]; do sleep 0.05; done; sleep 0.3; exit 0"));
+  REQUIRE(exec.ok());
+  REQUIRE(test::wait_until([&] { return fs::exists(mine / "sandbox" / "ready"); }, 10s));
+  REQUIRE(test::wait_until([&] { return process_running({"sleep", marker}); }, 10s));
+  (*exec)->kill();
+  ExecResult r = (*exec)->wait();
+  CHECK(r.termination == Termination::killed);
+  INFO("signal " << r.status.signal << ": " << err());
+  CHECK(r.status.exit_code == 0);  // it ended by itself after its trap ran
+  CHECK(text_of(mine / "sandbox" / "terms") == "term 1\n");
+  CHECK(test::wait_until([&] { return !process_running({"sleep", marker}); }, 10s));
+}
+
+TEST_CASE_METHOD(SandboxFixture, "a sandboxed task that ignores SIGTERM is killed at its timeout",
+                 "[worker][sandbox]") {
+  SKIP_WITHOUT_SANDBOX();
+  ExecSpec spec = sh("trap '' TERM; while :; do sleep 1; done");
+  spec.timeout = 200ms;  // then SIGTERM, ignored, and SIGKILL 3 s later
+  ExecResult r = run(spec);
+  CHECK(r.termination == Termination::timeout);
+  CHECK(r.status.signal == SIGKILL);
+}
