@@ -15,6 +15,7 @@ packages=(
   # UBSan runtimes (libclang_rt.fuzzer-x86_64.a is in libclang-rt-14-dev, which clang-14
   # only recommends, so --no-install-recommends needs it named)
   clang libclang-rt-14-dev
+  dpkg-dev file  # tests/package: cpack's Debian package runs dpkg-shlibdeps (dependencies) and file
 )
 
 missing=()
