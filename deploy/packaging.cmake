@@ -54,7 +54,8 @@ foreach(unit drover-master.service drover-worker.service drover-worker@.service)
 endforeach()
 
 # --- Debian package --------------------------------------------------------
-# Maintainer scripts (deploy/debian): postinst creates the `drover` system user
+# Maintainer scripts (deploy/debian): postinst creates the system users `drover`
+# (tasks) and `drover-master`
 # and the directories and never enables or starts a unit; prerm stops the
 # units on removal; postrm removes the user and /var/lib/drover on purge.
 set(CPACK_GENERATOR DEB)
