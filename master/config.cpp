@@ -28,7 +28,7 @@ std::vector<ConfigKey> master_keys() {
       {"auth.worker_token_file", T::string, "", "the workers' shared token"},
       {"tls.cert", T::string, "", "TLS certificate (PEM)"},
       {"tls.key", T::string, "", "TLS private key (PEM)"},
-      {"retention", T::duration, "7d", "how long finished jobs are kept"},
+      {"retention", T::duration, "7d", "how long finished jobs are kept (0: forever)"},
       {"output_store", T::string, "master", "master, or shared:/path"},
   };
 }
@@ -92,6 +92,13 @@ Result<MasterConfigLoad> load_master_config(const std::vector<std::string>& args
     if (!file.empty() && !std::ifstream(file)) {
       return make_error(ErrorCode::invalid_argument, fmt::format("cannot read {}", file), key);
     }
+  }
+  if (c.retention > Duration{0} && c.retention < std::chrono::minutes(1)) {
+    // Shorter would delete a job before its submitter could read how it ended.
+    return make_error(ErrorCode::invalid_argument,
+                      fmt::format("must be 0 (keep forever) or at least 1m, got {}",
+                                  format_duration(c.retention)),
+                      "retention");
   }
   if (c.worker_timeout <= c.heartbeat_interval) {
     return make_error(ErrorCode::invalid_argument, "must be longer than heartbeat_interval",

@@ -16,7 +16,7 @@ struct MasterConfig {
   Duration heartbeat_interval = std::chrono::seconds(1);
   Duration exclude_for = std::chrono::minutes(5);
   std::uint64_t max_bundle_size = 1ULL << 30;
-  Duration retention = std::chrono::hours(24 * 7);
+  Duration retention = std::chrono::hours(24 * 7);  // 0: finished jobs are kept forever
   std::string output_store = "master";
   bool insecure = false;
   std::string tokens_file;        // auth.tokens_file: users, roles, token hashes; empty = no auth

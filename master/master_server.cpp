@@ -57,6 +57,7 @@ Result<int> MasterServer::run() {
   copts.heartbeat_interval = cfg.heartbeat_interval;
   copts.exclude_for = cfg.exclude_for;
   copts.shared_root = shared;
+  copts.retention = cfg.retention;
   Coordinator coordinator(impl_->clock, impl_->reactor, **store, blobs, copts, *crash);
   DROVER_TRY(coordinator.start());
 

@@ -30,6 +30,9 @@ Status Coordinator::start() {
   spdlog::info("loaded {} jobs, {} workers", model_.jobs().size(), model_.workers().size());
   check_liveness();
   request_schedule();
+  if (options_.retention > Duration{0}) {
+    reactor_.call_after(options_.retention_interval, [this] { retention_tick(); });
+  }
   return ok_status();
 }
 

@@ -36,6 +36,16 @@ struct CoordinatorOptions {
   // output_store: shared:/path — the shared root (outputs are directories there,
   // committed by rename); empty for output_store: master (outputs are blobs).
   std::filesystem::path shared_root;
+  // Retention (SPEC §1 `retention`): finished jobs are deleted this long after
+  // they ended; 0 keeps everything forever (and collects no garbage).
+  Duration retention = std::chrono::hours(24 * 7);
+  Duration retention_interval = std::chrono::minutes(1);  // how often jobs are looked at
+  // Blobs and shared output directories modified less than this long ago are
+  // never collected: uploads in flight are on disk before any job names them.
+  Duration blob_grace = std::chrono::hours(1);
+  // Garbage is collected after every pass that deleted jobs, and at least this
+  // often (leftovers of crashes, uploads never used).
+  Duration gc_interval = std::chrono::hours(1);
 };
 
 class Coordinator {
@@ -73,6 +83,13 @@ class Coordinator {
   void drain(const WorkerId& id, Reply<WorkerId> reply);
   void leave(const WorkerId& id, Reply<Ok> reply);
 
+  // Retention: deletes the finished jobs past options.retention (one commit),
+  // then, once that is durable, collects the blobs and shared outputs nothing
+  // names any more (off the strand). Runs every retention_interval.
+  void retention_pass();
+  // The garbage collection's last result, once one finished.
+  const std::optional<GarbageReport>& last_garbage() const { return last_garbage_; }
+
   const Model& model() const { return model_; }
   MasterMetrics& metrics() { return metrics_; }
   BlobStore& blobs() { return blobs_; }
@@ -103,6 +120,8 @@ class Coordinator {
   void schedule_pass();
   void deliver(const WorkerId& id);
   void check_liveness();
+  void retention_tick();
+  void collect_garbage();
   WorkReply take(const WorkerId& id, Outbox& box);
   // Upstream outputs of `key` missing from the blob store (lineage).
   std::vector<TaskKey> missing_upstream(const TaskKey& key) const;
@@ -135,6 +154,9 @@ class Coordinator {
   bool schedule_posted_ = false;
   Reactor::TimerId wake_timer_ = 0;
   std::optional<TimePoint> wake_at_;
+  bool gc_running_ = false;
+  TimePoint last_gc_{};  // when the last collection started; {} before the first
+  std::optional<GarbageReport> last_garbage_;
 };
 
 }  // namespace drover::master

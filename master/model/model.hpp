@@ -154,9 +154,12 @@ struct Dirty {
   std::set<std::string> cache;  // cache keys added (present in the model) or removed (absent)
   std::vector<std::pair<JobId, JobEvent>> events;  // appended to the job's event log, in order
   bool counters = false;
+  // Retention: jobs deleted with their tasks and events, and their attempts.
+  std::set<JobId> removed_jobs;
+  std::set<AttemptId> removed_attempts;
   bool empty() const {
     return jobs.empty() && tasks.empty() && attempts.empty() && workers.empty() && cache.empty() &&
-           events.empty() && !counters;
+           events.empty() && !counters && removed_jobs.empty() && removed_attempts.empty();
   }
 };
 
@@ -211,6 +214,16 @@ class Model {
   Status drain(const WorkerId& id);
   // After a restart: every worker gets a full timeout to re-register.
   void restart_liveness(TimePoint now);
+
+  // --- retention (model_retention.cpp) ---
+  // Deletes the jobs that ended at least `retention` before `now` (never one
+  // still queued or running), with their tasks, attempts and events, and the
+  // cache entries naming an output no remaining job holds. Returns their ids.
+  std::vector<JobId> expire_jobs(TimePoint now, Duration retention);
+  // Every blob digest and shared: ref the remaining jobs still name: bundles,
+  // committed outputs (their own or reused), checkpoints, attempts' outputs and
+  // logs, cache entries. Nothing in it may be deleted.
+  std::set<std::string> referenced_refs() const;
 
   // --- reading ---
   const Job* job(const JobId& id) const;

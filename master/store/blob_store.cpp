@@ -1,6 +1,7 @@
 #include "master/store/blob_store.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/fs/fs.hpp"
@@ -21,6 +22,14 @@ Status BlobStore::put(std::string_view digest, std::string_view data) {
       crash_.reached(CrashPoints::Point::blob_mid_write);
       ::close(fd);
       ::unlink(tmp.c_str());
+    }
+  }
+  if (digest != kEmptyDigest && dir_.has(digest) && sha256_hex(data) == digest) {
+    std::lock_guard lock(gc_mu_);
+    // Present already (an earlier upload, maybe unreferenced and old): make it
+    // young again so the garbage collection does not take it before a job names it.
+    if (::utimensat(AT_FDCWD, dir_.path_of(digest).c_str(), nullptr, AT_SYMLINK_NOFOLLOW) == 0) {
+      return ok_status();
     }
   }
   return dir_.put(digest, data);

@@ -39,6 +39,8 @@ Snapshot take_snapshot(const Model& model, const Dirty& dirty) {
                                                           : std::optional<CachedOutput>(it->second));
   }
   out.events = dirty.events;
+  out.removed_jobs.assign(dirty.removed_jobs.begin(), dirty.removed_jobs.end());
+  out.removed_attempts.assign(dirty.removed_attempts.begin(), dirty.removed_attempts.end());
   return out;
 }
 

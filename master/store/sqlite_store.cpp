@@ -5,60 +5,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "master/store/schema.hpp"
 #include "master/store/statement.hpp"
 
 namespace drover::master {
 
 namespace {
-
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-  id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state TEXT NOT NULL, spec TEXT NOT NULL,
-  bundle_digest TEXT NOT NULL, user TEXT NOT NULL, source TEXT NOT NULL,
-  submitted_at INTEGER NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
-  message TEXT NOT NULL, rerun_of TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS tasks (
-  job TEXT NOT NULL, stage INTEGER NOT NULL, idx INTEGER NOT NULL, input_kind TEXT NOT NULL,
-  input TEXT NOT NULL, state TEXT NOT NULL, failures INTEGER NOT NULL, lost INTEGER NOT NULL,
-  output_digest TEXT NOT NULL, output_bytes INTEGER NOT NULL, checkpoint_digest TEXT NOT NULL,
-  gave_up INTEGER NOT NULL DEFAULT 0, cached INTEGER NOT NULL DEFAULT 0,
-  cache_base TEXT NOT NULL DEFAULT '',
-  PRIMARY KEY (job, stage, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS attempts (
-  id INTEGER PRIMARY KEY, job TEXT NOT NULL, stage INTEGER NOT NULL, idx INTEGER NOT NULL,
-  number INTEGER NOT NULL, worker TEXT NOT NULL, state TEXT NOT NULL, not_before INTEGER NOT NULL,
-  assigned_at INTEGER NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER NOT NULL,
-  exit_code INTEGER NOT NULL, signal INTEGER NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL,
-  output_digest TEXT NOT NULL, output_bytes INTEGER NOT NULL, stdout_digest TEXT NOT NULL,
-  stderr_digest TEXT NOT NULL, cpu_ms INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS workers (
-  id TEXT PRIMARY KEY, address TEXT NOT NULL, cpus REAL NOT NULL, memory INTEGER NOT NULL,
-  labels TEXT NOT NULL, state TEXT NOT NULL, registered_at INTEGER NOT NULL,
-  last_heartbeat_at INTEGER NOT NULL, failures_in_a_row INTEGER NOT NULL,
-  excluded_until INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS cache (
-  key TEXT PRIMARY KEY, output_ref TEXT NOT NULL, output_bytes INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY, job TEXT NOT NULL, time INTEGER NOT NULL, type TEXT NOT NULL,
-  stage TEXT NOT NULL, idx INTEGER NOT NULL, attempt INTEGER NOT NULL, worker TEXT NOT NULL,
-  reason TEXT NOT NULL, message TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_by_job ON events (job, seq);
-)sql";
-
-// Columns added after the first release of a table: added to older databases on open.
-struct AddedColumn {
-  const char* table;
-  const char* column;
-  const char* definition;
-};
-constexpr AddedColumn kAddedColumns[] = {
-    {"jobs", "rerun_of", "TEXT NOT NULL DEFAULT ''"},
-    {"tasks", "gave_up", "INTEGER NOT NULL DEFAULT 0"},
-    {"tasks", "cached", "INTEGER NOT NULL DEFAULT 0"},
-    {"tasks", "cache_base", "TEXT NOT NULL DEFAULT ''"},
-    {"attempts", "cpu_ms", "INTEGER NOT NULL DEFAULT 0"},
-};
 
 std::int64_t ms(TimePoint t) { return to_millis(t); }
 
@@ -82,8 +34,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
   DROVER_TRY(store->exec("PRAGMA journal_mode=WAL"));
   DROVER_TRY(store->exec("PRAGMA synchronous=FULL"));
   DROVER_TRY(store->exec("PRAGMA busy_timeout=5000"));
-  DROVER_TRY(store->exec(kSchema));
-  DROVER_TRY(store->migrate());
+  auto from = prepare_schema(*db, path.string());
+  if (!from.ok()) return from.error();
   // Readers get their own connection: in WAL mode they see the last commit
   // while the writer thread writes the next one.
   auto reader = open_db(path, SQLITE_OPEN_READONLY);
@@ -91,20 +43,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
   store->reader_ = *reader;
   sqlite3_busy_timeout(store->reader_, 5000);
   return store;
-}
-
-Status SqliteStore::migrate() {
-  for (const AddedColumn& c : kAddedColumns) {
-    std::string query = fmt::format("SELECT 1 FROM pragma_table_info('{}') WHERE name = ?", c.table);
-    Statement st(db_, query.c_str());
-    st.bind(c.column);
-    bool present = st.step();
-    DROVER_TRY(st.status());
-    if (present) continue;
-    std::string sql = fmt::format("ALTER TABLE {} ADD COLUMN {} {}", c.table, c.column, c.definition);
-    DROVER_TRY(exec(sql.c_str()));
-  }
-  return ok_status();
 }
 
 SqliteStore::~SqliteStore() {
@@ -196,6 +134,7 @@ Status SqliteStore::write(const Snapshot& snap) {
     Statement events(db_, "INSERT INTO events (job, time, type, stage, idx, attempt, worker, "
                           "reason, message) VALUES (?,?,?,?,?,?,?,?,?)");
     for (const auto& [job, e] : snap.events) DROVER_TRY(save_event(events, job, e));
+    if (!snap.removed_jobs.empty() || !snap.removed_attempts.empty()) DROVER_TRY(remove(snap));
     return ok_status();
   };
   Status s = body();
@@ -204,6 +143,20 @@ Status SqliteStore::write(const Snapshot& snap) {
     return s;
   }
   return exec("COMMIT");
+}
+
+Status SqliteStore::remove(const Snapshot& snap) {
+  Statement jobs(db_, "DELETE FROM jobs WHERE id = ?");
+  Statement tasks(db_, "DELETE FROM tasks WHERE job = ?");
+  Statement events(db_, "DELETE FROM events WHERE job = ?");
+  for (const JobId& id : snap.removed_jobs) {
+    DROVER_TRY(jobs.bind(id).run());
+    DROVER_TRY(tasks.bind(id).run());
+    DROVER_TRY(events.bind(id).run());
+  }
+  Statement attempts(db_, "DELETE FROM attempts WHERE id = ?");
+  for (AttemptId id : snap.removed_attempts) DROVER_TRY(attempts.bind(id).run());
+  return ok_status();
 }
 
 Status SqliteStore::load(Model& model) {

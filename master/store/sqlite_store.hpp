@@ -14,7 +14,8 @@ namespace drover::master {
 
 class SqliteStore final : public Store {
  public:
-  // Opens (creating if needed) the database and its schema.
+  // Opens (creating if needed) the database and brings its schema to
+  // kSchemaVersion (schema.hpp); conflict when a newer drover-master wrote it.
   static Result<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& path);
   ~SqliteStore() override;
 
@@ -25,8 +26,8 @@ class SqliteStore final : public Store {
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status exec(const char* sql);
-  // Adds columns newer than the database (kAddedColumns).
-  Status migrate();
+  // Retention: deletes the snapshot's removed jobs (tasks, events) and attempts.
+  Status remove(const Snapshot& snapshot);
   Status load_jobs(Model& model);
   Status load_tasks(Model& model);
   Status load_attempts(Model& model);

@@ -23,9 +23,12 @@ struct Snapshot {
   std::vector<Worker> workers;
   std::vector<std::pair<std::string, std::optional<CachedOutput>>> cache;  // nullopt: deleted
   std::vector<std::pair<JobId, JobEvent>> events;  // appended; seq is assigned by the store
+  // Retention: deleted with their tasks and events; their attempts by id.
+  std::vector<JobId> removed_jobs;
+  std::vector<AttemptId> removed_attempts;
   bool empty() const {
     return !counters && jobs.empty() && tasks.empty() && attempts.empty() && workers.empty() &&
-           cache.empty() && events.empty();
+           cache.empty() && events.empty() && removed_jobs.empty() && removed_attempts.empty();
   }
 };
 
