@@ -17,6 +17,7 @@
 #include "worker/executor/process_executor.hpp"
 #include "worker/executor/process_group_record.hpp"
 #include "worker/log_server.hpp"
+#include "worker/sandbox/cleanup.hpp"
 
 using namespace drover;
 using namespace drover::worker;
@@ -94,6 +95,10 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
       c.id, advertised_address(*bound, host.hostname), c.cpus, c.memory, c.labels, {}};
   agent_options.drain_timeout = c.drain_timeout;
   Agent agent(agent_options, master, runner, table, stop);
+  // Removes attempt dirs left behind and keeps the cache under cache_size.
+  Cleaner cleaner(clock, {c.work_dir, c.keep_attempts, c.cache_size}, cache,
+                  [&table] { return table.ids(); });
+  cleaner.start();  // stopped by its destructor
   spdlog::info("worker {} serving logs on {}, master {}", c.id, *bound, c.master);
   agent.start();
 

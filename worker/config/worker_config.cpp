@@ -87,6 +87,8 @@ std::vector<ConfigKey> worker_config_keys() {
       {"run_as", Type::string, "drover", "user that runs tasks when the worker is root"},
       {"allow_root", Type::boolean, "false", "let a root worker run tasks as root"},
       {"drain_timeout", Type::duration, "5m", "how long a drain lets attempts finish"},
+      {"keep_attempts", Type::duration, "24h", "how long a finished attempt's dir may stay in work_dir"},
+      {"cache_size", Type::size, "10Gi", "limit of the bundle/blob cache, least recently used out first (0 = none)"},
   };
 }
 
@@ -144,6 +146,8 @@ Result<WorkerConfig> make_worker_config(const ConfigValues& v, const HostFacts& 
   c.run_as = v.get_string("run_as");
   c.allow_root = v.get_bool("allow_root");
   c.drain_timeout = v.get_duration("drain_timeout");
+  c.keep_attempts = v.get_duration("keep_attempts");
+  c.cache_size = v.get_size("cache_size");
   DROVER_TRY(resolve_task_user(c, host));
   return c;
 }

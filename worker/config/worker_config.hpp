@@ -31,6 +31,8 @@ struct WorkerConfig {
   std::string run_as = "drover";
   bool allow_root = false;
   Duration drain_timeout = std::chrono::minutes(5);
+  Duration keep_attempts = std::chrono::hours(24);  // finished attempt dirs older than this are removed
+  std::uint64_t cache_size = 10ULL << 30;           // bundle/blob cache limit in bytes; 0 = none
   // Set when the worker is root and tasks must run as `run_as`.
   std::optional<TaskUser> task_user;
 };
