@@ -35,6 +35,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/base/clock.hpp"
 #include "common/http/disconnect.hpp"
 #include "common/http/server_setup.hpp"
 #include "common/http/response_delivery.hpp"
@@ -378,13 +379,24 @@ asio::awaitable<bool> serve_one(State& state, Connection<Stream>& c, beast::flat
     c.tcp->expires_after(state.options.write_timeout);
     if (auto [ec, n] = co_await bhttp::async_write(c.stream, go_on, kTuple); ec) co_return false;
   }
+  const SystemClock clock;  // the sockets' timers run on the steady clock
+  const auto body_start = clock.steady_now();
+  std::uint64_t body_bytes = 0;
   while (!parser.is_done()) {
-    c.tcp->expires_after(state.options.read_timeout);  // restarts while the body moves
+    auto deadline = clock.steady_now() + state.options.read_timeout;
+    if (state.options.min_body_rate > 0) {  // the rate it must keep, past the first read_timeout
+      const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(static_cast<double>(body_bytes) /
+                                        static_cast<double>(state.options.min_body_rate)));
+      deadline = std::min(deadline, body_start + state.options.read_timeout + budget);
+    }
+    c.tcp->expires_at(deadline);
     if (auto [ec, n] = co_await bhttp::async_read_some(c.stream, buffer, parser, kTuple); ec) {
       co_await on_read_error(state, c, ec);
       co_return false;
     } else {
       state.count_received(n);
+      body_bytes += n;
     }
   }
 

@@ -8,7 +8,9 @@
 //   idle_timeout   a connection waiting for the first byte of a request
 //   read_timeout   the TLS handshake, and the whole request header from its
 //                  first byte (not restarted per byte: slow drip-feeders are
-//                  cut off); then each body read, restarted while it moves
+//                  cut off); then each body read, restarted while it moves,
+//                  as long as the body averages min_body_rate after its
+//                  first read_timeout (a body dripped in is cut off too)
 //   write_timeout  each write of the response, restarted while it moves (a
 //                  reader that stalls is cut off)
 // Over max_connections a connection gets a 503 (plain) or is closed at once
@@ -34,6 +36,7 @@ struct ServerOptions {
   Duration read_timeout = std::chrono::seconds(60);   // per request, once its first byte arrived
   Duration idle_timeout = std::chrono::seconds(120);  // keep-alive connection with no request
   Duration write_timeout = std::chrono::seconds(60);  // per write, restarted on progress
+  std::uint64_t min_body_rate = 1024;  // bytes/s a request body averages past read_timeout; 0 = any
   std::size_t max_connections = 1024;
   // Per-route body limit override: requests whose path starts with a prefix get that limit.
   std::vector<std::pair<std::string, std::uint64_t>> body_limits;

@@ -543,6 +543,27 @@ TEST_CASE("a header dripped one byte at a time is cut off by the whole-header de
   CHECK(drover::test::wait_until([&] { return ts.connections() == 0; }, kWait));
 }
 
+TEST_CASE("a body dripped in below min_body_rate is cut off although every read moves",
+          "[http][component][limits]") {
+  ServerOptions options;
+  options.read_timeout = 300ms;
+  options.min_body_rate = 1000;  // bytes/s
+  TestServer ts(options);
+  std::string url = ts.start();
+  int fd = raw_connect(url);
+  send_all(fd, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+  // 10 bytes every 50 ms (200 bytes/s): each read is progress within
+  // read_timeout, yet the average stays far below the minimum.
+  // Cut when 300 ms + bytes / 1000 runs out (about 0.4 s); without the
+  // minimum it would last until all 100000 bytes came (500 s).
+  const std::string ten(10, 'b');
+  bool closed = drover::test::wait_until(
+      [&] { return ::send(fd, ten.data(), ten.size(), MSG_NOSIGNAL) != 10; }, 10s, 50ms);
+  ::close(fd);
+  CHECK(closed);
+  CHECK(drover::test::wait_until([&] { return ts.connections() == 0; }, kWait));
+}
+
 TEST_CASE("an idle connection is closed after idle_timeout", "[http][component][limits]") {
   ServerOptions options;
   options.idle_timeout = 200ms;
