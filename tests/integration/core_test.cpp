@@ -164,7 +164,9 @@ stages:
   c.cli({"cancel", cancelled});
   auto before = c.get("/api/v1/jobs/" + done);
 
-  c.stop_master(SIGTERM);
+  const ExitStatus stopped = c.stop_master(SIGTERM);
+  INFO(c.master()->log());
+  CHECK(stopped.exit_code == 0);  // SIGTERM: a clean shutdown, exit 0 (SPEC §1)
   c.start_master();
   auto after = c.get("/api/v1/jobs/" + done);
   CHECK(after["state"] == "succeeded");

@@ -179,13 +179,13 @@ void Cluster::start_master(const std::map<std::string, std::string>& env) {
   address_ = addr.substr(0, addr.find('\n'));
 }
 
-void Cluster::stop_master(int sig) {
+ExitStatus Cluster::stop_master(int sig) {
   REQUIRE(master_);
   if (sig == SIGKILL) {
     master_->kill9();
-  } else {
-    master_->stop(sig);
+    return ExitStatus{-1, SIGKILL};
   }
+  return master_->stop(sig);
 }
 
 Child& Cluster::start_worker(const std::string& id, double cpus, std::vector<std::string> flags) {

@@ -68,7 +68,8 @@ class Cluster {
   // `env` is added to the master's environment for this start only (e.g.
   // DROVER_CRASH_AT); a later start_master() without it starts a plain master.
   void start_master(const std::map<std::string, std::string>& env = {});
-  void stop_master(int sig = SIGTERM);
+  // Stops the master by its pid; its exit status (SIGKILL: {-1, SIGKILL}).
+  ExitStatus stop_master(int sig = SIGTERM);
   Child& start_worker(const std::string& id, double cpus = 1, std::vector<std::string> flags = {});
   bool wait_workers_alive(std::size_t n, Duration timeout = std::chrono::seconds(20));
   // Starts worker `id` again with the arguments it was first started with (same
