@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -55,16 +56,34 @@ inline std::string replace_all(std::string s, const std::string& from, const std
 // Task processes write their pids to files under `dir`; killed at scope exit so a
 // test that kill -9s a worker leaves no orphan tasks behind.
 // A task's pid as the task saw it ($$: a root worker runs each task in its own
-// pid namespace, where the task is pid 2) and that namespace ("pid:[N]").
-// Tasks print theirs with `echo $$ $(readlink /proc/self/ns/pid)`.
+// pid namespace, where the task is pid 2), that namespace ("pid:[N]") and the
+// process's start time (field 22 of its stat, in clock ticks since boot): a
+// namespace's number is reused as soon as the namespace is gone, and only
+// the start time tells a later task with the same pair apart. Tasks print it
+// with `echo $$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat)`.
 struct TaskPid {
   pid_t pid = 0;
   std::string ns;
+  std::string start;
 };
 
+// Field 22 of /proc/<pid>/stat ("" when gone); the name before it may hold spaces.
+inline std::string start_time_of(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return {};
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 22; ++i) {
+    if (!(fields >> field)) return {};
+  }
+  return field;
+}
+
 // The host pid of the process `t` names, or 0 once it has ended (zombies and
-// a namespace that is gone included): /proc entries in namespace t.ns whose
-// NSpid ends in t.pid.
+// a namespace that is gone included): the /proc entry in namespace t.ns whose
+// NSpid ends in t.pid and that started at t.start.
 inline pid_t host_pid(const TaskPid& t) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
@@ -75,7 +94,8 @@ inline pid_t host_pid(const TaskPid& t) {
     for (std::string line; std::getline(status, line);) {
       if (line.rfind("NSpid:", 0) != 0) continue;
       const auto last = line.find_last_of(" \t");
-      if (std::to_string(t.pid) == line.substr(last + 1)) return std::stoi(name);
+      if (std::to_string(t.pid) != line.substr(last + 1)) break;
+      if (start_time_of(name) == t.start) return std::stoi(name);
     }
   }
   return 0;
@@ -100,7 +120,7 @@ struct TaskPids {
   std::vector<TaskPid> read(const std::string& name) const {
     std::vector<TaskPid> out;
     std::ifstream in(dir / name);
-    for (TaskPid t; in >> t.pid >> t.ns;) out.push_back(t);
+    for (TaskPid t; in >> t.pid >> t.ns >> t.start;) out.push_back(t);
     return out;
   }
   std::filesystem::path dir;

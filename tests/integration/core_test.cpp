@@ -84,7 +84,7 @@ TEST_CASE("logs of a running attempt are readable, and cancel stops it within 2 
   auto bundle = write_bundle(tmp.path / "bundle", R"(name: sleeper
 stages:
   - name: nap
-    command: ["sh", "-c", "echo pid=$$ $(readlink /proc/self/ns/pid); echo to-stderr >&2; exec sleep 120"]
+    command: ["sh", "-c", "echo pid=$$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat); echo to-stderr >&2; exec sleep 120"]
     inputs: {range: 2}
 )");
   auto sub = c.cli({"submit", bundle.string()});
@@ -102,7 +102,7 @@ stages:
     REQUIRE(seen);
     std::istringstream words(out.substr(out.find("pid=") + 4));
     TaskPid t;
-    REQUIRE(words >> t.pid >> t.ns);
+    REQUIRE(words >> t.pid >> t.ns >> t.start);
     pids.push_back(t);
     CHECK(c.cli({"logs", id, "nap", std::to_string(i), "--stderr"}).out == "to-stderr\n");
   }

@@ -35,7 +35,7 @@ constexpr const char* kJob = R"(name: crashme
 max_attempts: 2
 stages:
   - name: s
-    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) >> PIDS/$DROVER_TASK_INDEX; [ $DROVER_TASK_INDEX = 0 ] || sleep 2; echo $DROVER_TASK_INDEX $$ > $DROVER_OUTPUT_DIR/o"]
+    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat) >> PIDS/$DROVER_TASK_INDEX; [ $DROVER_TASK_INDEX = 0 ] || sleep 2; echo $DROVER_TASK_INDEX $$ > $DROVER_OUTPUT_DIR/o"]
     inputs: {range: 3}
 )";
 

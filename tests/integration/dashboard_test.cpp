@@ -143,7 +143,7 @@ TEST_CASE("the dashboard in headless Chromium shows workers, progress, failures,
   auto hold_bundle = write_bundle(tmp.path / "hold", replace_all(replace_all(R"(name: dash-hold
 stages:
   - name: s
-    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) >> PIDS/hold-{index}; echo 0.5 > \"$DROVER_PROGRESS_FILE\"; echo hold task {index} working; i=0; while [ ! -e RELEASE ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done"]
+    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat) >> PIDS/hold-{index}; echo 0.5 > \"$DROVER_PROGRESS_FILE\"; echo hold task {index} working; i=0; while [ ! -e RELEASE ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done"]
     inputs: {range: 2}
 )", "PIDS", pids.dir.string()), "RELEASE", release.string()));
   // Task 1 fails for good with exit code 7; the job ends partial.

@@ -170,7 +170,7 @@ speculation: true
 env: {PIDS: "@PIDS@"}
 stages:
   - name: s
-    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) >> $PIDS/{index}-{attempt}; if [ {index} = 3 ] && [ {attempt} = 1 ]; then sleep 60; fi; sleep 0.2; echo {index} > $DROVER_OUTPUT_DIR/o"]
+    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat) >> $PIDS/{index}-{attempt}; if [ {index} = 3 ] && [ {attempt} = 1 ]; then sleep 60; fi; sleep 0.2; echo {index} > $DROVER_OUTPUT_DIR/o"]
     inputs: {range: 4}
 )", "@PIDS@", pids.dir.string()));
   std::string job = submit(c, bundle);

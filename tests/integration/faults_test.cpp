@@ -27,7 +27,7 @@ TEST_CASE("kill -9 of a worker: its attempts are lost and rerun elsewhere withou
 max_attempts: 1
 stages:
   - name: s
-    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) >> PIDS/$DROVER_TASK_INDEX; if [ $DROVER_ATTEMPT = 1 ]; then sleep 4; fi; echo {index} > $DROVER_OUTPUT_DIR/o"]
+    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat) >> PIDS/$DROVER_TASK_INDEX; if [ $DROVER_ATTEMPT = 1 ]; then sleep 4; fi; echo {index} > $DROVER_OUTPUT_DIR/o"]
     inputs: {range: 4}
 )", "PIDS", pids.dir.string()));
   std::string id = submit(c, bundle);
@@ -78,7 +78,7 @@ TEST_CASE("SIGSTOP past worker_timeout: rerun elsewhere, stale attempt killed an
 max_attempts: 1
 stages:
   - name: s
-    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) >> PIDS/a$DROVER_ATTEMPT; if [ $DROVER_ATTEMPT = 1 ]; then sleep 8; fi; echo attempt-$DROVER_ATTEMPT > $DROVER_OUTPUT_DIR/o"]
+    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat) >> PIDS/a$DROVER_ATTEMPT; if [ $DROVER_ATTEMPT = 1 ]; then sleep 8; fi; echo attempt-$DROVER_ATTEMPT > $DROVER_OUTPUT_DIR/o"]
 )", "PIDS", pids.dir.string()));
   std::string id = submit(c, bundle);
   REQUIRE(wait_until([&] { return !pids.read("a1").empty(); }, 20s));
@@ -207,7 +207,7 @@ TEST_CASE("kill -9 of the master: acknowledged jobs survive, running attempts ar
   auto bundle = write_bundle(tmp.path / "b", replace_all(R"(name: adopt
 stages:
   - name: s
-    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) >> PIDS/$DROVER_TASK_INDEX; sleep 3; echo {index} > $DROVER_OUTPUT_DIR/o"]
+    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat) >> PIDS/$DROVER_TASK_INDEX; sleep 3; echo {index} > $DROVER_OUTPUT_DIR/o"]
     inputs: {range: 2}
 )", "PIDS", pids.dir.string()));
   std::string id = submit(c, bundle);
@@ -284,7 +284,7 @@ max_attempts: 1
 checkpoint_interval: 200ms
 stages:
   - name: s
-    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) >> PIDS/p; n=0; [ -f $DROVER_CHECKPOINT_DIR/n ] && n=$(cat $DROVER_CHECKPOINT_DIR/n); echo $n > $DROVER_OUTPUT_DIR/start; [ $DROVER_ATTEMPT = 1 ] || exit 0; i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo $i > $DROVER_CHECKPOINT_DIR/t; mv $DROVER_CHECKPOINT_DIR/t $DROVER_CHECKPOINT_DIR/n; sleep 0.05; done"]
+    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat) >> PIDS/p; n=0; [ -f $DROVER_CHECKPOINT_DIR/n ] && n=$(cat $DROVER_CHECKPOINT_DIR/n); echo $n > $DROVER_OUTPUT_DIR/start; [ $DROVER_ATTEMPT = 1 ] || exit 0; i=0; while [ $i -lt 200 ]; do i=$((i+1)); echo $i > $DROVER_CHECKPOINT_DIR/t; mv $DROVER_CHECKPOINT_DIR/t $DROVER_CHECKPOINT_DIR/n; sleep 0.05; done"]
 )", "PIDS", pids.dir.string()));
   std::string id = submit(c, bundle);
   REQUIRE(wait_until([&] { return tasks_of(c, id)[0]["checkpoint_digest"] != ""; }, 20s));
@@ -349,7 +349,7 @@ TEST_CASE("SIGTERM to a worker drains it: past drain_timeout its attempt is hand
 max_attempts: 1
 stages:
   - name: s
-    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) >> PIDS/p; [ $DROVER_ATTEMPT = 1 ] && exec sleep 30; echo done > $DROVER_OUTPUT_DIR/o"]
+    command: ["sh", "-c", "echo $$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat) >> PIDS/p; [ $DROVER_ATTEMPT = 1 ] && exec sleep 30; echo done > $DROVER_OUTPUT_DIR/o"]
 )", "PIDS", pids.dir.string()));
   std::string id = submit(c, bundle);
   REQUIRE(wait_until([&] { return tasks_of(c, id)[0]["state"] == "running"; }, 20s));

@@ -206,7 +206,7 @@ TEST_CASE("partition: a worker cut off by a real network partition is declared d
   // be running when the link comes back); elsewhere it ends at once.
   fs::path marks = tmp.path / "marks";
   fs::create_directories(marks);
-  std::string script = "if [ \"$(readlink /proc/self/ns/net)\" = '" + remote_ns + "' ]; then echo $$ $(readlink /proc/self/ns/pid) > " +
+  std::string script = "if [ \"$(readlink /proc/self/ns/net)\" = '" + remote_ns + "' ]; then echo $$ $(readlink /proc/self/ns/pid) $(cut -d' ' -f22 /proc/$$/stat) > " +
                        marks.string() + "/remote-$DROVER_ATTEMPT.tmp && mv " + marks.string() +
                        "/remote-$DROVER_ATTEMPT.tmp " + marks.string() +
                        "/remote-$DROVER_ATTEMPT.pid; sleep 60; echo remote > $DROVER_OUTPUT_DIR/who; "
@@ -237,7 +237,7 @@ TEST_CASE("partition: a worker cut off by a real network partition is declared d
   INFO(remote.log());
   REQUIRE(running_remote);
   TaskPid stale;
-  std::istringstream(read_text(pid_file)) >> stale.pid >> stale.ns;
+  std::istringstream(read_text(pid_file)) >> stale.pid >> stale.ns >> stale.start;
   REQUIRE(alive(stale));
 
   Child local(worker_argv(net.ns_m, "local", "127.0.0.1:0"), tmp.path / "worker-local.log");
