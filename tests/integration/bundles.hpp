@@ -128,9 +128,8 @@ struct TaskPids {
 
 inline bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
-// Starts the master and workers w1..wN of `cpus` cpus each; REQUIREs them alive.
+// Starts workers w1..wN of `cpus` cpus each (the Cluster started its master); REQUIREs them alive.
 inline void start_cluster(Cluster& c, int workers, double cpus) {
-  c.start_master();
   for (int i = 1; i <= workers; ++i) c.start_worker("w" + std::to_string(i), cpus);
   REQUIRE(c.wait_workers_alive(static_cast<std::size_t>(workers)));
 }

@@ -140,6 +140,8 @@ std::string flag_value(const std::vector<std::string>& flags, const std::string&
 }  // namespace
 
 void Cluster::start_master(const std::map<std::string, std::string>& env) {
+  // A second master on the same address would race the first for the port.
+  if (master_ && master_->running()) master_->stop(SIGTERM);
   std::string data_flag = flag_value(master_flags_, "--data-dir");
   fs::path data = data_flag.empty() ? root_ / "master" : fs::path(data_flag);
   fs::create_directories(data);
