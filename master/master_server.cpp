@@ -64,14 +64,15 @@ Result<int> MasterServer::run() {
   http::Router router;
   ApiOptions api;
   api.max_bundle_size = cfg.max_bundle_size;
-  api.fetch_from_worker = make_thread_worker_fetch(std::chrono::seconds(10), access->worker_token());
+  WorkerLogTokens log_tokens;  // outlives the routes; a fetch copies the token it needs
+  api.fetch_from_worker = make_thread_worker_fetch(std::chrono::seconds(10), &log_tokens);
   std::atomic<std::uint64_t> bytes_received{0};
   api.bytes_received = &bytes_received;
   add_public_routes(router, coordinator, api);
   router.observe([&coordinator](const std::string& route, const std::string& method, int status) {
     coordinator.metrics().count_request(route, method, status);
   });
-  add_internal_routes(router, coordinator);
+  add_internal_routes(router, coordinator, &log_tokens);
   router.guard([&access](http::Request& req, const std::string& method, const std::string& pattern) {
     return access->check(req, method, pattern);
   });

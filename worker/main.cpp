@@ -71,11 +71,21 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
   http::EventLoop loop;
   http::Router router;
   add_log_routes(router, table);
-  if (!c.token.empty()) {  // only the master, which holds the workers' token, reads logs here
-    router.guard([token_hash = sha256_hex(c.token)](http::Request& req, const std::string&,
-                                                     const std::string&) -> std::optional<Error> {
+  // With auth, only the master reads logs here, with a token this worker makes
+  // up now and gives it at registration (never the workers' shared token,
+  // which would then cross the network to every worker).
+  std::string log_token;
+  if (!c.token.empty()) {
+    auto made = random_token();
+    if (!made.ok()) {
+      std::fprintf(stderr, "drover-worker: %s\n", made.error().describe().c_str());
+      return 1;
+    }
+    log_token = *made;
+    router.guard([token_hash = sha256_hex(log_token)](http::Request& req, const std::string&,
+                                                      const std::string&) -> std::optional<Error> {
       const std::string presented = http::bearer_token(req);
-      if (presented.empty()) return make_error(ErrorCode::unauthorized, "this needs the workers' token");
+      if (presented.empty()) return make_error(ErrorCode::unauthorized, "this needs the master's log token");
       if (sha256_hex(presented) != token_hash) return make_error(ErrorCode::unauthorized, "unknown token");
       return std::nullopt;
     });
@@ -91,8 +101,10 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
   std::thread log_thread([&] { loop.run(); });
 
   AgentOptions agent_options;
-  agent_options.identity = {
-      c.id, advertised_address(*bound, host.hostname), c.cpus, c.memory, c.labels, {}};
+  agent_options.identity = {c.id,     advertised_address(*bound, host.hostname),
+                            c.cpus,   c.memory,
+                            c.labels, {},
+                            false,    log_token};
   agent_options.drain_timeout = c.drain_timeout;
   Agent agent(agent_options, master, runner, table, stop);
   // Removes attempt dirs left behind and keeps the cache under cache_size.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -178,6 +179,16 @@ Result<std::string> sha256_file(const std::filesystem::path& path) {
   unsigned int len = 0;
   EVP_DigestFinal_ex(digest.ctx, md.data(), &len);
   return to_hex(md.data(), len);
+}
+
+Result<std::string> random_token() {
+  std::array<unsigned char, 32> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    return make_error(ErrorCode::internal, "the system's random generator failed");
+  }
+  std::string out;
+  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
+  return out;
 }
 
 bool is_sha256_hex(std::string_view s) {

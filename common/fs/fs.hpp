@@ -20,6 +20,8 @@ Status remove_all(const std::filesystem::path& path);
 std::string sha256_hex(std::string_view data);
 Result<std::string> sha256_file(const std::filesystem::path& path);
 bool is_sha256_hex(std::string_view s);
+// 32 bytes from OpenSSL's random generator as 64 hex digits (a secret token).
+Result<std::string> random_token();
 
 // A fresh private directory under `parent` (default: $TMPDIR or /tmp).
 Result<std::filesystem::path> make_temp_dir(std::string_view prefix,

@@ -20,9 +20,13 @@ struct WorkerRegistration {
   std::map<std::string, std::string> labels;
   std::vector<std::int64_t> running;  // attempts still running on it (re-registration)
   bool draining = false;              // it is draining and takes no new work
+  // The bearer token its log server asks for: made up by the worker at start
+  // and sent only to the master (over TLS when the master has it), so the
+  // workers' shared token never travels to a worker. "" without auth.
+  std::string log_token;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WorkerRegistration, id, address, cpus, memory,
-                                                labels, running, draining)
+                                                labels, running, draining, log_token)
 
 struct RegistrationReply {
   std::int64_t heartbeat_interval_ms = 1000;
@@ -45,8 +49,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AttemptProgress, attempt_id, pro
 // POST /internal/v1/workers/{id}/heartbeat
 struct Heartbeat {
   std::vector<AttemptProgress> running;
+  std::string log_token;  // as in WorkerRegistration: a restarted master learns it again
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Heartbeat, running)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Heartbeat, running, log_token)
 
 struct HeartbeatReply {
   std::vector<std::int64_t> kill;

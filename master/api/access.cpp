@@ -78,15 +78,7 @@ std::optional<Access> route_access(const std::string& method, const std::string&
   return std::nullopt;
 }
 
-Result<std::string> new_token() {
-  std::array<unsigned char, 32> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
-    return make_error(ErrorCode::internal, "the system's random generator failed");
-  }
-  std::string out;
-  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
-  return out;
-}
+Result<std::string> new_token() { return random_token(); }
 
 Result<std::map<std::string, User>> AccessControl::parse_users(const std::string& text) {
   YAML::Node root;

@@ -26,15 +26,19 @@ constexpr Duration kMaxPoll = std::chrono::seconds(60);
 
 }  // namespace
 
-void add_internal_routes(http::Router& router, Coordinator& co) {
-  router.add_async("POST", "/internal/v1/workers/register", [&co](Request& req, Respond respond) {
+void add_internal_routes(http::Router& router, Coordinator& co, WorkerLogTokens* log_tokens) {
+  router.add_async("POST", "/internal/v1/workers/register", [&co, log_tokens](Request& req, Respond respond) {
     auto reg = parse_body<WorkerRegistration>(req.body);
     if (!reg.ok()) return respond(Response::error(reg.error()));
+    if (log_tokens) log_tokens->set(reg->address, reg->log_token);
     co.register_worker(*reg, respond_json<RegistrationReply>(std::move(respond)));
   });
-  router.add_async("POST", "/internal/v1/workers/{id}/heartbeat", [&co](Request& req, Respond respond) {
+  router.add_async("POST", "/internal/v1/workers/{id}/heartbeat", [&co, log_tokens](Request& req, Respond respond) {
     auto hb = parse_body<Heartbeat>(req.body);
     if (!hb.ok()) return respond(Response::error(hb.error()));
+    if (const Worker* w = co.model().worker(req.param("id")); w && log_tokens) {
+      log_tokens->set(w->address, hb->log_token);  // after a master restart: known again
+    }
     co.heartbeat(req.param("id"), *hb, respond_json<HeartbeatReply>(std::move(respond)));
   });
   router.add_async("GET", "/internal/v1/workers/{id}/work", [&co](Request& req, Respond respond) {

@@ -4,6 +4,8 @@
 // thread and never see a socket.
 #include <atomic>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "common/http/http.hpp"
@@ -30,7 +32,28 @@ struct ApiOptions {
 };
 
 void add_public_routes(http::Router& router, Coordinator& coordinator, const ApiOptions& options);
-void add_internal_routes(http::Router& router, Coordinator& coordinator);
+// The token each worker's log server asks for, by the worker's address, as the
+// worker last sent it (registration, heartbeats). Thread-safe.
+class WorkerLogTokens {
+ public:
+  void set(const std::string& address, const std::string& token) {
+    std::lock_guard lock(mu_);
+    by_address_[address] = token;
+  }
+  std::string get(const std::string& address) const {
+    std::lock_guard lock(mu_);
+    auto it = by_address_.find(address);
+    return it == by_address_.end() ? std::string() : it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::string> by_address_;
+};
+
+// `log_tokens` (may be null) learns each worker's log token.
+void add_internal_routes(http::Router& router, Coordinator& coordinator,
+                         WorkerLogTokens* log_tokens = nullptr);
 // GET /: the dashboard page (SPEC §7), with a strict Content-Security-Policy.
 void add_dashboard_route(http::Router& router);
 

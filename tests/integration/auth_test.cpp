@@ -134,7 +134,8 @@ stages:
   INFO(submitted.err);
   REQUIRE(submitted.exit_code == 0);
   const std::string job = first_line(submitted.out);
-  // A running attempt's log comes from the worker, which asks the master for the workers' token.
+  // A running attempt's log comes from the worker, whose log server asks for
+  // the token the worker gave the master at registration.
   REQUIRE(wait_until([&] {
     auto r = as_admin.get("/api/v1/jobs/" + job + "/tasks/s/0/logs");
     return r.ok() && r->status == 200 && r->body.find("hello 0") != std::string::npos;
@@ -145,6 +146,14 @@ stages:
   auto direct = http::Client("http://" + worker_address).get("/internal/v1/attempts/1/logs");
   REQUIRE(direct.ok());
   CHECK(direct->status == 401);
+  // Not even with the workers' shared token: the master never sends it to a
+  // worker's (plain HTTP) log server, so it cannot be read off that link.
+  http::ClientOptions with_worker_token;
+  with_worker_token.bearer_token = worker_token;
+  auto shared = http::Client("http://" + worker_address, with_worker_token)
+                    .get("/internal/v1/attempts/1/logs");
+  REQUIRE(shared.ok());
+  CHECK(shared->status == 401);
   CHECK(c.cli({"wait", job, "--token", reader}).exit_code == 0);
   auto info = as_admin.get_json("/api/v1/jobs/" + job);
   REQUIRE(info.ok());

@@ -306,7 +306,9 @@ TEST_CASE("drover drain: running attempts finish, no new work goes to the worker
           "[integration][faults]") {
   TempDir tmp;
   Cluster c(tmp.path);
-  c.start_worker("w1", 1);
+  // Far above the task's 1 s: the attempt must finish, not be handed back
+  // (the tests' default drain_timeout is 1s).
+  c.start_worker("w1", 1, {"--drain-timeout", "60s"});
   c.start_worker("w2", 1);
   REQUIRE(c.wait_workers_alive(2));
   auto bundle = write_bundle(tmp.path / "b", R"(name: drainme

@@ -155,7 +155,7 @@ void Agent::heartbeat_loop() {
       interval = heartbeat_interval_;
     }
     if (stop_.sleep_for(interval)) break;
-    Heartbeat heartbeat{table_.progress()};
+    Heartbeat heartbeat{table_.progress(), options_.identity.log_token};
     auto reply = master_.heartbeat(options_.identity.id, heartbeat);
     bool reregister = false;
     if (!reply.ok()) {
