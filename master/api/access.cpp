@@ -159,7 +159,6 @@ Result<AccessControl> AccessControl::load(const std::filesystem::path& tokens_fi
   ac.enabled_ = true;
   ac.users_ = std::move(*users);
   ac.worker_token_sha256_ = sha256_hex(token);
-  ac.worker_token_ = token;
   if (ac.users_.count(ac.worker_token_sha256_)) {
     return make_error(ErrorCode::invalid_argument, "a user has the workers' token",
                       "auth.worker_token_file");

@@ -41,8 +41,6 @@ class AccessControl {
   static Result<std::map<std::string, User>> parse_users(const std::string& yaml);
 
   bool enabled() const { return enabled_; }
-  // The workers' token, sent when the master asks a worker (running logs); "" without auth.
-  const std::string& worker_token() const { return worker_token_; }
   // nullopt when the request may go on (req.user is set to the caller);
   // unauthorized (401) without a valid token, forbidden (403) when its role is too low.
   std::optional<Error> check(http::Request& req, const std::string& method,
@@ -51,8 +49,7 @@ class AccessControl {
  private:
   bool enabled_ = false;
   std::map<std::string, User> users_;  // by token SHA-256 (hex)
-  std::string worker_token_sha256_;
-  std::string worker_token_;
+  std::string worker_token_sha256_;  // only the hash is kept: it is never sent anywhere
 };
 
 // A fresh random token: 32 bytes from the OS's CSPRNG, hex.
