@@ -7,7 +7,6 @@
 #
 # Layout with prefix /usr:
 #   /usr/bin/drover, drover-master, drover-worker
-#   /usr/libexec/drover/drover-task-init        (found by the worker from ../libexec/drover)
 #   /etc/drover/master.yaml.example, worker.yaml.example
 #   /lib/systemd/system/drover-master.service, drover-worker.service, drover-worker@.service
 #   /usr/share/bash-completion/completions/drover
@@ -15,10 +14,6 @@
 # The example configs keep the `.example` suffix: `drover-master init
 # --config-dir /etc/drover` writes master.yaml and worker.yaml there and
 # refuses to overwrite an existing file.
-
-if(TARGET drover-task-init)
-  install(TARGETS drover-task-init RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/drover)
-endif()
 
 set(DROVER_COMPLETION ${PROJECT_SOURCE_DIR}/cli/completion/drover.bash)
 if(EXISTS ${DROVER_COMPLETION})

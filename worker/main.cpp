@@ -22,8 +22,8 @@
 using namespace drover;
 using namespace drover::worker;
 
-// How a root worker isolates its tasks: private namespaces through
-// drover-task-init when this machine allows them (not inside most containers),
+// How a root worker isolates its tasks: private namespaces when this machine
+// allows them (not inside most containers),
 // else only the run_as user (setpriv). A worker that is not root runs tasks as
 // itself, unisolated from each other.
 static std::optional<TaskSandbox> task_sandbox(const WorkerConfig& c, const HostFacts& host) {
@@ -31,20 +31,18 @@ static std::optional<TaskSandbox> task_sandbox(const WorkerConfig& c, const Host
     spdlog::warn("not root: tasks run as this user, and attempts are not isolated from each other");
     return std::nullopt;
   }
-  TaskSandbox sandbox{find_task_init(), c.work_dir, std::nullopt, std::nullopt};
+  TaskSandbox sandbox{c.work_dir, std::nullopt, std::nullopt};
   if (c.task_user) {
     sandbox.uid = c.task_user->uid;
     sandbox.gid = c.task_user->gid;
   }
-  Status works = sandbox.init.empty()
-                     ? make_error(ErrorCode::not_found, "drover-task-init is not installed")
-                     : probe_sandbox(sandbox, c.work_dir / "attempts");
+  Status works = probe_sandbox(sandbox, c.work_dir / "attempts");
   if (!works.ok()) {
     spdlog::warn("attempts are NOT isolated from each other (no private namespaces): {}",
                  works.error().describe());
     return std::nullopt;
   }
-  spdlog::info("tasks run in private namespaces through {}", sandbox.init.string());
+  spdlog::info("tasks run in private mount, pid and IPC namespaces");
   return sandbox;
 }
 

@@ -33,8 +33,6 @@ cmake_bin=$(command -v cmake)
 for prog in drover drover-master drover-worker; do
   [ -x "$build/bin/$prog" ] || fail "$build/bin/$prog is not built (build everything first)"
 done
-have_task_init=0
-[ -x "$build/bin/drover-task-init" ] && have_task_init=1
 have_completion=0
 [ -f "$src/cli/completion/drover.bash" ] && have_completion=1
 
@@ -48,8 +46,6 @@ r=$tmp/root
 for f in usr/bin/drover usr/bin/drover-master usr/bin/drover-worker; do
   [ -f "$r/$f" ] && [ -x "$r/$f" ] || fail "cmake --install: no executable /$f"
 done
-[ "$have_task_init" = 0 ] || [ -x "$r/usr/libexec/drover/drover-task-init" ] ||
-  fail "cmake --install: no /usr/libexec/drover/drover-task-init"
 for f in etc/drover/master.yaml.example etc/drover/worker.yaml.example \
   lib/systemd/system/drover-master.service lib/systemd/system/drover-worker.service \
   lib/systemd/system/drover-worker@.service; do
@@ -84,7 +80,6 @@ expect() {  # MODE PATH: the entry exists with that mode, owned by root/root
     fail "package: expected '$1 root/root $2', found: $(grep -F -- " $2" "$tmp/contents" || echo nothing)"
 }
 for p in drover drover-master drover-worker; do expect -rwxr-xr-x "/usr/bin/$p"; done
-[ "$have_task_init" = 0 ] || expect -rwxr-xr-x /usr/libexec/drover/drover-task-init
 for c in master worker; do expect -rw-r--r-- "/etc/drover/$c.yaml.example"; done
 for u in "${units[@]}"; do expect -rw-r--r-- "/lib/systemd/system/$u"; done
 [ "$have_completion" = 0 ] || expect -rw-r--r-- /usr/share/bash-completion/completions/drover

@@ -1,4 +1,4 @@
-// The executor with drover-task-init (SPEC §8: each attempt's sandbox is
+// The executor's task sandbox (SPEC §8: each attempt's sandbox is
 // private to it): what a sandboxed task can see, and that statuses, kills and
 // timeouts pass through the extra processes unchanged. Needs root and a
 // kernel that allows mount and pid namespaces; elsewhere the worker runs
@@ -33,7 +33,7 @@ struct SandboxFixture {
   fs::path mine = work / "attempts" / "1";
   fs::path other = work / "attempts" / "2";
   SystemClock clock;
-  TaskSandbox sandbox{find_task_init(), work, std::nullopt, std::nullopt};
+  TaskSandbox sandbox{work, std::nullopt, std::nullopt};
   std::optional<ProcessExecutor> executor;
   std::string unavailable;  // why the sandbox cannot run here; empty when it can
 
@@ -44,8 +44,6 @@ struct SandboxFixture {
     std::ofstream(work / "worker.token") << "token\n";
     if (::geteuid() != 0) {
       unavailable = "not root";
-    } else if (sandbox.init.empty()) {
-      unavailable = "drover-task-init not found next to the test binary";
     } else if (Status s = probe_sandbox(sandbox, work / "attempts"); !s.ok()) {
       unavailable = s.error().describe();
     }
@@ -173,4 +171,21 @@ TEST_CASE_METHOD(SandboxFixture, "a sandboxed task that ignores SIGTERM is kille
   ExecResult r = run(spec);
   CHECK(r.termination == Termination::timeout);
   CHECK(r.status.signal == SIGKILL);
+}
+
+TEST_CASE_METHOD(SandboxFixture, "a sandboxed command is looked up in the task's PATH",
+                 "[worker][sandbox]") {
+  SKIP_WITHOUT_SANDBOX();
+  ExecSpec spec = sh("");
+  spec.argv = {"sh", "-c", "echo found $0"};
+  CHECK(run(spec).status.exit_code == 0);
+  CHECK(out() == "found sh\n");
+  spec.argv = {"no-such-command-here"};
+  CHECK(run(spec).status.exit_code == 127);
+  CHECK_THAT(err(), Catch::Contains("cannot execute no-such-command-here"));
+  // A file that is there but not executable: 126.
+  std::ofstream(mine / "sandbox" / "plain") << "echo never\n";
+  spec.argv = {"plain"};
+  spec.env["PATH"] = (mine / "sandbox").string();
+  CHECK(run(spec).status.exit_code == 126);
 }

@@ -15,6 +15,7 @@
 #include <cerrno>
 
 #include "common/fs/fs.hpp"
+#include "worker/executor/sandbox_spawn.hpp"
 
 namespace drover::worker {
 namespace {
@@ -38,6 +39,13 @@ bool has_ended(pid_t pid) {
   return info.si_pid != 0;
 }
 
+ExitStatus decode(int status) {
+  ExitStatus out;
+  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
+  return out;
+}
+
 // Waits for `pid`; *cpu_ms gets the user + system cpu time it and the
 // descendants it waited for used.
 ExitStatus reap(pid_t pid, std::int64_t* cpu_ms = nullptr) {
@@ -51,20 +59,20 @@ ExitStatus reap(pid_t pid, std::int64_t* cpu_ms = nullptr) {
     auto ms = [](const timeval& t) { return std::int64_t{t.tv_sec} * 1000 + t.tv_usec / 1000; };
     *cpu_ms = ms(usage.ru_utime) + ms(usage.ru_stime);
   }
-  ExitStatus out;
-  if (r != pid) return out;
-  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
-  return out;
+  if (r != pid) return ExitStatus{};
+  return decode(status);
 }
 
 // Supervises one process group. The owner thread runs wait(); kill() only sets a
 // flag and writes the eventfd that wait() polls.
 class ProcessExecution final : public Execution {
  public:
+  // status_fd >= 0: `pid` is a sandbox's init, which writes the task's wait
+  // status there before it exits.
   ProcessExecution(const Clock& clock, pid_t pid, Duration timeout, Duration grace,
-                   std::unique_ptr<AttemptLimit> limit)
-      : clock_(clock), pid_(pid), timeout_(timeout), grace_(grace), limit_(std::move(limit)) {
+                   std::unique_ptr<AttemptLimit> limit, int status_fd = -1)
+      : clock_(clock), pid_(pid), timeout_(timeout), grace_(grace), limit_(std::move(limit)),
+        status_fd_(status_fd) {
     pidfd_ = open_pidfd(pid);
     eventfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     started_ = clock_.steady_now();
@@ -77,6 +85,7 @@ class ProcessExecution final : public Execution {
     if (limit_) limit_->release();
     if (pidfd_ >= 0) close(pidfd_);
     if (eventfd_ >= 0) close(eventfd_);
+    if (status_fd_ >= 0) close(status_fd_);
   }
 
   pid_t pid() const override { return pid_; }
@@ -110,6 +119,7 @@ class ProcessExecution final : public Execution {
   std::unique_ptr<AttemptLimit> limit_;
   int pidfd_ = -1;
   int eventfd_ = -1;
+  int status_fd_ = -1;
   SteadyTime started_;
   std::optional<SteadyTime> sigkill_at_;
   bool sigkill_sent_ = false;
@@ -152,6 +162,13 @@ ExecResult ProcessExecution::wait() {
   ::kill(-pid_, SIGKILL);
   result_.status = reap(pid_, &result_.cpu_ms);
   reaped_ = true;
+  // A sandbox's init reports how the task ended; without a report (set-up
+  // failed, or init was killed) its own status stands.
+  int task_status = 0;
+  if (status_fd_ >= 0 && read(status_fd_, &task_status, sizeof task_status) ==
+                             static_cast<ssize_t>(sizeof task_status)) {
+    result_.status = decode(task_status);
+  }
   if (limit_) {
     result_.out_of_memory = limit_->out_of_memory(result_.status.signal);
     limit_->release();
@@ -161,6 +178,18 @@ ExecResult ProcessExecution::wait() {
 
 }  // namespace
 
+// The sandbox's view of one task.
+SandboxedCommand sandboxed_command(const TaskSandbox& sandbox, const std::vector<gid_t>& groups,
+                                   const ExecSpec& spec, std::vector<std::string> argv,
+                                   const std::filesystem::path& procs_file);
+
+ProcessExecutor::ProcessExecutor(const Clock& clock, ProcessExecutorOptions options)
+    : clock_(clock), options_(std::move(options)) {
+  if (options_.sandbox && options_.sandbox->uid && options_.sandbox->gid) {
+    groups_ = user_groups(*options_.sandbox->uid, *options_.sandbox->gid);
+  }
+}
+
 Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) {
   std::unique_ptr<AttemptLimit> limit = std::make_unique<AttemptLimit>();
   if (options_.limits != nullptr && spec.memory > 0) {
@@ -168,12 +197,19 @@ Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) 
     if (!prepared.ok()) return prepared.error();
     limit = std::move(*prepared);
   }
+  std::vector<std::string> argv = limit->argv_prefix();
+  if (options_.sandbox) {
+    argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
+    auto child = spawn_sandboxed(sandboxed_command(*options_.sandbox, groups_, spec, std::move(argv),
+                                                   limit->procs_file()));
+    if (!child.ok()) return child.error();
+    // The init joined the limit's group itself, before the task existed.
+    return std::unique_ptr<Execution>(std::make_unique<ProcessExecution>(
+        clock_, child->pid, spec.timeout, options_.kill_grace, std::move(limit), child->status_fd));
+  }
   SpawnOptions options;
-  options.argv = limit->argv_prefix();
-  const std::vector<std::string> prefix =
-      options_.sandbox ? sandbox_prefix(*options_.sandbox, spec.private_dir, limit->procs_file())
-                       : options_.argv_prefix;
-  options.argv.insert(options.argv.end(), prefix.begin(), prefix.end());
+  options.argv = std::move(argv);
+  options.argv.insert(options.argv.end(), options_.argv_prefix.begin(), options_.argv_prefix.end());
   options.argv.insert(options.argv.end(), spec.argv.begin(), spec.argv.end());
   options.env = spec.env;
   options.cwd = spec.cwd;
@@ -183,9 +219,8 @@ Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) 
   options.new_process_group = true;
   auto pid = spawn_process(options);
   if (!pid.ok()) return pid.error();
-  // Placed at once; without a sandbox (which joins the group itself) a child
-  // the task forks before this line escapes the limit.
-  Status placed = options_.sandbox ? ok_status() : limit->place(*pid);
+  // Placed at once: a child the task forks before this line escapes the limit.
+  Status placed = limit->place(*pid);
   auto execution = std::make_unique<ProcessExecution>(clock_, *pid, spec.timeout,
                                                       options_.kill_grace, std::move(limit));
   if (!placed.ok()) {  // ~ProcessExecution kills the group and removes the cgroup
@@ -195,53 +230,50 @@ Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) 
   return std::unique_ptr<Execution>(std::move(execution));
 }
 
-std::vector<std::string> sandbox_prefix(const TaskSandbox& sandbox,
-                                        const std::filesystem::path& private_dir,
-                                        const std::filesystem::path& procs_file) {
-  std::error_code ec;  // absolute() fails only without a cwd; the init then names the path
-  std::vector<std::string> argv{sandbox.init.string(), "--hide",
-                                std::filesystem::absolute(sandbox.hidden, ec).string()};
-  if (!private_dir.empty()) {
-    argv.insert(argv.end(), {"--keep", std::filesystem::absolute(private_dir, ec).string()});
-  }
+SandboxedCommand sandboxed_command(const TaskSandbox& sandbox, const std::vector<gid_t>& groups,
+                                   const ExecSpec& spec, std::vector<std::string> argv,
+                                   const std::filesystem::path& procs_file) {
+  std::error_code ec;  // absolute() fails only without a cwd
+  SandboxedCommand c;
+  c.argv = std::move(argv);
+  c.env = spec.env;
+  c.cwd = spec.cwd;
+  c.stdout_path = spec.stdout_path;
+  c.stderr_path = spec.stderr_path;
+  c.hide = std::filesystem::absolute(sandbox.hidden, ec);
+  if (!spec.private_dir.empty()) c.keep = std::filesystem::absolute(spec.private_dir, ec);
+  c.cgroup_procs = procs_file;
   if (sandbox.uid && sandbox.gid) {
-    argv.insert(argv.end(), {"--user", fmt::format("{}:{}", *sandbox.uid, *sandbox.gid)});
+    c.uid = *sandbox.uid;
+    c.gid = *sandbox.gid;
+    c.groups = groups;
   }
-  if (!procs_file.empty()) argv.insert(argv.end(), {"--join", procs_file.string()});
-  argv.push_back("--");
-  return argv;
-}
-
-std::filesystem::path find_task_init() {
-  const std::filesystem::path dir = executable_dir();
-  for (const auto& candidate :
-       {dir / "drover-task-init", dir.parent_path() / "libexec" / "drover" / "drover-task-init"}) {
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return {};
+  return c;
 }
 
 Status probe_sandbox(const TaskSandbox& sandbox, const std::filesystem::path& scratch) {
-  SpawnOptions options;
-  options.argv = sandbox_prefix(sandbox, scratch, {});
-  options.argv.insert(options.argv.begin() + 1, "--probe");
-  options.stderr_path = scratch / "task-init-probe.err";
-  auto pid = spawn_process(options);
-  if (!pid.ok()) return pid.error();
-  auto status = wait_process(*pid, std::chrono::seconds(30));
+  ExecSpec spec;
+  spec.private_dir = scratch;
+  spec.stderr_path = scratch / "sandbox-probe.err";
+  SandboxedCommand command = sandboxed_command(sandbox, {}, spec, {}, {});
+  command.probe = true;
+  auto child = spawn_sandboxed(command);
+  if (!child.ok()) return child.error();
+  close(child->status_fd);
+  auto status = wait_process(child->pid, std::chrono::seconds(30));
   if (!status) {
-    terminate_process(*pid, SIGKILL, Duration{0});
-    return make_error(ErrorCode::io, "drover-task-init --probe did not finish in 30 s");
+    terminate_process(child->pid, SIGKILL, Duration{0});
+    return make_error(ErrorCode::io, "the sandbox probe did not finish in 30 s");
   }
-  auto err = read_file(options.stderr_path);
+  auto err = read_file(spec.stderr_path);
   std::string why = err.ok() ? *err : std::string();
   while (!why.empty() && why.back() == '\n') why.pop_back();
   std::error_code ec;
-  std::filesystem::remove(options.stderr_path, ec);
+  std::filesystem::remove(spec.stderr_path, ec);
   if (status->exited() && status->exit_code == 0) return ok_status();
   if (why.empty()) {
-    why = status->exited() ? fmt::format("drover-task-init --probe exited {}", status->exit_code)
-                           : fmt::format("drover-task-init --probe died of signal {}", status->signal);
+    why = status->exited() ? fmt::format("the sandbox probe exited {}", status->exit_code)
+                           : fmt::format("the sandbox probe died of signal {}", status->signal);
   }
   return make_error(ErrorCode::unavailable, why);
 }

@@ -1,0 +1,66 @@
+#pragma once
+// Starts one task in a private mount, pid and IPC namespace (SPEC §8: each
+// attempt's sandbox is private to it), straight from the worker: no helper
+// binary is executed, so a sandboxed task costs one exec, like an unsandboxed
+// one.
+//
+// Two processes:
+//   init  the worker's child, cloned into the new namespaces (pid 1 there). It
+//         joins the attempt's memory cgroup before anything else, hides the
+//         worker's work dir under an empty tmpfs, binds the attempt's dir back,
+//         mounts a /proc that shows only the namespace's processes, starts the
+//         task, passes the worker's SIGTERM/INT/HUP/QUIT/USR1/USR2 to every
+//         process in the namespace and reaps orphans. When the task ends, init
+//         writes its wait status to the status pipe and exits; the kernel then
+//         kills whatever the task left behind, setsid or not.
+//   task  init's child, in its own process group; it drops to the run_as user
+//         (with that user's groups), sets no_new_privs, restores the default
+//         signal dispositions and execs the command (looked up in the task's
+//         PATH).
+//
+// Both children are copies of the multi-threaded worker made with the raw
+// clone system call, so they run only async-signal-safe code on data laid out
+// before the clone (SandboxPlan): no allocation, no locks, no glibc wrappers
+// that assume the worker's threads (set*id go through syscall(2)).
+//
+// Init exits 125 when the sandbox cannot be set up (the reason is on the
+// task's stderr); the task exits 126/127 when the command cannot be executed.
+#include <sys/types.h>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/base/result.hpp"
+
+namespace drover::worker {
+
+struct SandboxedCommand {
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;  // the whole environment
+  std::filesystem::path cwd;
+  std::filesystem::path stdout_path;  // created/truncated, 0644
+  std::filesystem::path stderr_path;
+  std::filesystem::path hide;         // hidden under an empty tmpfs (the work dir)
+  std::filesystem::path keep;         // bound back: the attempt's own dir
+  std::filesystem::path cgroup_procs; // joined first when not empty
+  std::optional<uid_t> uid;           // set: the task runs as uid:gid with `groups`
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  bool probe = false;  // only set up the namespaces and mounts, then exit 0
+};
+
+struct SandboxedProcess {
+  pid_t pid = -1;         // init, leader of its process group
+  int status_fd = -1;     // the task's wait status (an int) is readable here once init ended
+};
+
+Result<SandboxedProcess> spawn_sandboxed(const SandboxedCommand& command);
+
+// The supplementary groups of the user owning `uid` (just `gid` without a
+// passwd entry), looked up once by the worker: the children cannot use NSS.
+std::vector<gid_t> user_groups(uid_t uid, gid_t gid);
+
+}  // namespace drover::worker
