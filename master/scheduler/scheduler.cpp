@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <map>
 
 namespace drover::master {
 
@@ -74,22 +73,12 @@ std::vector<WorkerId> failed_on(const Model& model, const Task& task) {
   return out;
 }
 
-// Active attempts per job and per (job, stage), for max_running.
-struct ActiveCounts {
-  std::map<JobId, std::int64_t> jobs;
-  std::map<std::pair<JobId, int>, std::int64_t> stages;
-};
-
-ActiveCounts count_active(const Model& model) {
-  ActiveCounts out;
-  for (const auto& [wid, w] : model.workers()) {
-    for (AttemptId id : w.active) {
-      const Attempt& a = model.attempts().at(id);
-      ++out.jobs[a.task.job];
-      ++out.stages[{a.task.job, a.task.stage}];
-    }
-  }
-  return out;
+// Tasks with an active attempt in the job, for its max_running (SPEC: a cap on
+// concurrently running tasks; a speculative copy does not count twice).
+std::int64_t active_tasks(const Job& job) {
+  std::int64_t n = 0;
+  for (const Stage& stage : job.stages) n += static_cast<std::int64_t>(stage.active.size());
+  return n;
 }
 
 // Room left under a cap (0 = none); huge when uncapped.
@@ -149,21 +138,18 @@ SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_cand
     return view.candidates.size() >= max_candidates ||
            (view.candidates.size() >= kMinCandidates && demand > 2 * free_cpus);
   };
-  const ActiveCounts active = count_active(model);
   std::vector<Candidate> speculative;
   bool recheck = false;
   for (const Job* job : model.unfinished_jobs()) {
     if (cut) break;
-    auto jit = active.jobs.find(job->id);
-    std::int64_t job_room = room(job->spec.max_running, jit == active.jobs.end() ? 0 : jit->second);
+    std::int64_t job_room = room(job->spec.max_running, active_tasks(*job));
     for (int s = 0; s < static_cast<int>(job->stages.size()) && job_room > 0 && !cut; ++s) {
       if (!model.stage_ready(*job, s)) continue;
       const StageSpec& spec = job->spec.stages[s];
       if (spec.cache && !job->stages[s].cache_checked) continue;  // resolve_cached() first
-      auto sit = active.stages.find({job->id, s});
-      std::int64_t stage_room =
-          std::min(job_room, room(spec.max_running, sit == active.stages.end() ? 0 : sit->second));
       const Stage& stage = job->stages[s];
+      std::int64_t stage_room = std::min(
+          job_room, room(spec.max_running, static_cast<std::int64_t>(stage.active.size())));
       for (std::int64_t index : stage.pending) {
         if (stage_room <= 0) break;
         const Task& task = stage.tasks[index];

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""drover's performance harness (issue 8): every figure next to a baseline
+measured in the same run, and its target. One command:
+
+    python3 tests/bench/perf.py --build build            # about 8-10 min on 2 cores
+
+  a. end-to-end: N x /bin/true on a local cluster of 2 one-cpu workers against
+     `xargs -P2` running the same processes (target: >= 0.6 of xargs' rate);
+  b. submit -> task running, p50/p99 over 200 single-task jobs of one bundle
+     (targets 3 ms / 20 ms); the task is `bash -c 'echo $EPOCHREALTIME ...'`,
+     so "running" is the moment bash runs its first command; baseline: the
+     same bash started directly (fork + exec + bash's start-up);
+  c. master throughput with simulated workers speaking the worker protocol
+     (tests/bench/master_load_bench.py, drover-loadgen);
+  d. 10,000 simulated workers heartbeating at 1 Hz: the master's CPU and the
+     API's p99 meanwhile (master_load_bench.py);
+  e. master memory per queued task and restart time with 1,000,000 task
+     records (tests/bench/state_bench.py);
+  f. durable state changes per second with group commit (state_bench.py,
+     drover-statebench).
+
+Options: --only a,b,... runs some; --quick shrinks every size (a smoke run of
+the harness itself, not a measurement); --json FILE writes all figures.
+Never asserts on timing; exits non-zero only when a part fails to run.
+Every process started here (or by the scripts it runs) is stopped by PID.
+"""
+import argparse, io, json, os, statistics, subprocess, sys, tarfile, tempfile, time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench_cluster import Cluster, bundle, request, run, stop_on_sigterm  # noqa: E402
+
+
+def percentile(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cpus ({model}), {mem:.0f} GiB RAM, kernel {os.uname().release}"
+
+
+# ---- a: end-to-end throughput --------------------------------------------------------
+
+def xargs_seconds(tasks):
+    t0 = time.monotonic()
+    subprocess.run(f"seq {tasks} | xargs -P2 -I{{}} /bin/true", shell=True, check=True)
+    return time.monotonic() - t0
+
+
+def part_a(cluster, tasks):
+    base = xargs_seconds(tasks)
+    data = bundle(f'name: tput\nstages:\n  - name: t\n    command: ["/bin/true"]\n'
+                  f'    inputs: {{range: {tasks}}}\n')
+    t0 = time.monotonic()
+    job_id = cluster.submit(data)
+    state = cluster.wait_job(job_id, timeout=1800)
+    took = time.monotonic() - t0
+    if state != "succeeded":
+        raise SystemExit(f"a: the job ended {state}")
+    ratio = base / took
+    return [{"part": "a", "figure": f"{tasks} x /bin/true, 2 one-cpu workers",
+             "value": f"{tasks / took:.0f} tasks/s ({took:.1f} s)",
+             "baseline": f"xargs -P2: {tasks / base:.0f} tasks/s ({base:.1f} s)",
+             "ratio": f"{ratio:.2f} of xargs", "target": ">= 0.6 of xargs", "met": ratio >= 0.6,
+             "tasks_per_s": tasks / took, "xargs_tasks_per_s": tasks / base}]
+
+
+# ---- b: submit -> running latency -----------------------------------------------------
+
+STAMP = 'echo $EPOCHREALTIME > "${DROVER_OUTPUT_DIR:-.}/t"'
+
+
+def bash_baseline(runs, scratch):
+    """fork + exec of the same bash command, measured the same way."""
+    samples = []
+    env = dict(os.environ, DROVER_OUTPUT_DIR=scratch)
+    for _ in range(runs):
+        t0 = time.time()
+        subprocess.run(["bash", "-c", STAMP], env=env, check=True)
+        with open(os.path.join(scratch, "t")) as f:
+            samples.append((float(f.read()) - t0) * 1000)
+    return samples
+
+
+def part_b(cluster, runs, scratch):
+    data = bundle('name: lat\nstages:\n  - name: t\n    command: ["bash", "-c", '
+                  + json.dumps(STAMP) + ']\n')
+    samples = []
+    for _ in range(runs):
+        sent = time.time()
+        job_id = cluster.submit(data)
+        if cluster.wait_job(job_id, poll=0.01) != "succeeded":
+            raise SystemExit(f"b: job {job_id} failed")
+        out = request(f"{cluster.url}/api/v1/jobs/{job_id}/tasks/t/0/output")
+        with tarfile.open(fileobj=io.BytesIO(out), mode="r:gz") as tar:
+            started = float(tar.extractfile("t").read())
+        samples.append((started - sent) * 1000)
+    base = bash_baseline(runs, scratch)
+    p50, p99 = percentile(samples, 50), percentile(samples, 99)
+    b50, b99 = percentile(base, 50), percentile(base, 99)
+    return [{"part": "b", "figure": f"submit -> task running, p50 of {runs} jobs",
+             "value": f"{p50:.1f} ms", "baseline": f"bash started directly: {b50:.1f} ms",
+             "ratio": f"{p50 / b50:.1f}x", "target": "<= 3 ms", "met": p50 <= 3, "ms": p50},
+            {"part": "b", "figure": f"submit -> task running, p99 of {runs} jobs",
+             "value": f"{p99:.1f} ms", "baseline": f"bash started directly: {b99:.1f} ms",
+             "ratio": f"{p99 / b99:.1f}x", "target": "<= 20 ms", "met": p99 <= 20, "ms": p99}]
+
+
+# ---- c-f: the other scripts -----------------------------------------------------------
+
+def part_script(script, argv, root, name):
+    """Runs tests/bench/<script> with --json and returns its rows."""
+    out = os.path.join(root, f"{name}.json")
+    cmd = [sys.executable, os.path.join(HERE, script), *argv, "--json", out]
+    print(f"[{name}] {' '.join(cmd[1:])}", flush=True)
+    r = run(cmd, timeout=1200)
+    if r.returncode != 0:
+        raise SystemExit(f"{script} exited {r.returncode}")
+    with open(out) as f:
+        return json.load(f)["rows"]
+
+
+def print_rows(rows):
+    print("\n| part | figure | measured | baseline (same run) | ratio | target | met |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['part']} | {r['figure']} | {r['value']} | {r['baseline']} | {r['ratio']} | "
+              f"{r['target']} | {'yes' if r['met'] else 'NO'} |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--only", default="a,b,c,d,e,f")
+    ap.add_argument("--quick", action="store_true", help="small sizes: checks the harness runs")
+    ap.add_argument("--json", help="write every figure here")
+    args = ap.parse_args()
+    stop_on_sigterm()
+    build = os.path.abspath(args.build)
+    parts = set(args.only.split(","))
+    q = args.quick
+    rows = []
+    t_start = time.monotonic()
+    print(f"machine: {machine()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="drover-perf-") as root:
+        if parts & {"a", "b"}:
+            with Cluster(build, os.path.join(root, "ab"), 2) as cluster:
+                if "b" in parts:
+                    print("[b] 200 single-task jobs", flush=True)
+                    rows += part_b(cluster, 20 if q else 200, root)
+                if "a" in parts:
+                    print("[a] /bin/true tasks against xargs -P2", flush=True)
+                    rows += part_a(cluster, 200 if q else 10000)
+        if parts & {"c", "d"}:
+            only = ",".join(sorted(parts & {"c", "d"}))
+            sizes = ["--tasks", "20000", "--workers", "100", "--hb-workers", "1000",
+                     "--seconds", "5"] if q else []
+            rows += part_script("master_load_bench.py", ["--build", build, "--only", only, *sizes],
+                                root, "master_load")
+        if parts & {"e", "f"}:
+            only = ",".join(sorted(parts & {"e", "f"}))
+            sizes = ["--tasks", "20000", "--changes", "20000"] if q else []
+            rows += part_script("state_bench.py", ["--build", build, "--only", only, *sizes],
+                                root, "state")
+    print_rows(rows)
+    print(f"\nmachine: {machine()}; harness took {time.monotonic() - t_start:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "rows": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
