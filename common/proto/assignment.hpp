@@ -101,4 +101,42 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AttemptReport, state, exit_code,
                                                 finished_at, checkpoint_digest, cpu_ms,
                                                 missing_upstream)
 
+// POST /internal/v1/attempts/reports — several attempts' reports in one
+// request (a busy worker's started and finished reports travel together).
+// Each item is handled exactly as its own /started or /finished request would
+// be, started ones first; the reply has one result per item, in order.
+struct StartedReport {
+  std::int64_t attempt_id = 0;
+  std::int64_t started_at = 0;  // ms since epoch, worker clock; 0 = the master's now
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StartedReport, attempt_id, started_at)
+
+struct FinishedReport {
+  std::int64_t attempt_id = 0;
+  AttemptReport report;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FinishedReport, attempt_id, report)
+
+struct ReportBatch {
+  std::vector<StartedReport> started;
+  std::vector<FinishedReport> finished;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ReportBatch, started, finished)
+
+// The outcome of one item: status 200, or the HTTP status, code and message
+// its own request would have got (404 unknown attempt, 409 fenced, ...).
+struct ReportResult {
+  std::int64_t attempt_id = 0;
+  int status = 200;
+  std::string code;
+  std::string message;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ReportResult, attempt_id, status, code, message)
+
+struct ReportBatchReply {
+  std::vector<ReportResult> started;
+  std::vector<ReportResult> finished;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ReportBatchReply, started, finished)
+
 }  // namespace drover

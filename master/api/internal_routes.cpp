@@ -23,6 +23,52 @@ Result<std::int64_t> int_param(const std::string& text, const char* what) {
 }
 
 constexpr Duration kMaxPoll = std::chrono::seconds(60);
+constexpr std::size_t kMaxReportsPerBatch = 10000;
+
+// One batch of reports in flight: answered once every item has its result.
+struct BatchReply {
+  ReportBatchReply reply;
+  std::size_t left = 0;
+  Respond respond;
+  void set(ReportResult& slot, std::int64_t id, const Result<Ok>& r) {
+    slot.attempt_id = id;
+    if (!r.ok()) {
+      slot.status = http_status(r.error().code);
+      slot.code = std::string(to_string(r.error().code));
+      slot.message = r.error().message;
+    }
+    if (--left == 0) respond(Response::json(200, nlohmann::json(reply)));
+  }
+};
+
+void handle_batch(Coordinator& co, ReportBatch batch, Respond respond) {
+  const std::size_t total = batch.started.size() + batch.finished.size();
+  if (total > kMaxReportsPerBatch) {
+    return respond(Response::error(make_error(
+        ErrorCode::invalid_argument,
+        fmt::format("{} reports in one request; at most {}", total, kMaxReportsPerBatch), "reports")));
+  }
+  if (total == 0) return respond(Response::json(200, nlohmann::json(ReportBatchReply{})));
+  auto state = std::make_shared<BatchReply>();
+  state->reply.started.resize(batch.started.size());
+  state->reply.finished.resize(batch.finished.size());
+  state->left = total;
+  state->respond = std::move(respond);
+  // Started first: a short task's two reports often travel together.
+  for (std::size_t i = 0; i < batch.started.size(); ++i) {
+    const StartedReport& r = batch.started[i];
+    TimePoint at = r.started_at > 0 ? from_millis(r.started_at) : co.now();
+    co.attempt_started(r.attempt_id, at, [state, i, id = r.attempt_id](Result<Ok> res) {
+      state->set(state->reply.started[i], id, res);
+    });
+  }
+  for (std::size_t i = 0; i < batch.finished.size(); ++i) {
+    FinishedReport& r = batch.finished[i];
+    co.attempt_finished(r.attempt_id, r.report, [state, i, id = r.attempt_id](Result<Ok> res) {
+      state->set(state->reply.finished[i], id, res);
+    });
+  }
+}
 
 }  // namespace
 
@@ -64,6 +110,11 @@ void add_internal_routes(http::Router& router, Coordinator& co, WorkerLogTokens*
     auto report = parse_body<AttemptReport>(req.body);
     if (!report.ok()) return respond(Response::error(report.error()));
     co.attempt_finished(*id, *report, respond_json<Ok>(std::move(respond)));
+  });
+  router.add_async("POST", "/internal/v1/attempts/reports", [&co](Request& req, Respond respond) {
+    auto batch = parse_body<ReportBatch>(req.body);
+    if (!batch.ok()) return respond(Response::error(batch.error()));
+    handle_batch(co, std::move(*batch), std::move(respond));
   });
   router.add_async("POST", "/internal/v1/attempts/{id}/checkpoint", [&co](Request& req, Respond respond) {
     auto id = int_param(req.param("id"), "attempt");

@@ -258,6 +258,10 @@ std::uint64_t Coordinator::poll_work(const WorkerId& id, Duration wait, Reply<Wo
     old(WorkReply{});
   }
   std::uint64_t poll = ++box.polls;
+  if (wait <= Duration{0}) {  // no long poll: what there is now, without a timer
+    reply(take(id, box));
+    return 0;
+  }
   box.waiter = std::move(reply);
   box.timer = reactor_.call_after(wait, [this, id] {
     auto it = outboxes_.find(id);
@@ -342,11 +346,14 @@ void Coordinator::heartbeat(const WorkerId& id, const Heartbeat& hb, Reply<Heart
   auto& box = outboxes_[id];
   out.kill.insert(out.kill.end(), box.kills.begin(), box.kills.end());
   box.kills.clear();
+  // Only a lost assignment changes durable state (and asks for a pass); a plain
+  // heartbeat is answered at once, not after whatever else waits to commit.
+  const bool changed = fx->reschedule;
   apply(*fx);
-  if (model_.dirty().empty()) {
-    reply(out);
-  } else {
+  if (changed) {
     after_commit([reply, out] { reply(out); });
+  } else {
+    reply(out);
   }
 }
 

@@ -178,3 +178,65 @@ TEST_CASE("the OpenAPI description names exactly the public routes", "[component
   };
   walk(spec);
 }
+
+TEST_CASE("reports of several attempts go in one request, each with its own result",
+          "[component][master]") {
+  TempDir tmp;
+  Master m(tmp.path / "master");
+  auto job = m.json("POST", "/api/v1/jobs", bundle(tmp.path / "b", kJob));
+  std::string id = job["id"];
+  WorkerRegistration reg{"w1", "127.0.0.1:1", 4, 0, {}, {}};
+  m.json("POST", "/internal/v1/workers/register", nlohmann::json(reg).dump());
+  m.reactor.run_ready();
+  auto work = m.json("GET", "/internal/v1/workers/w1/work?wait_ms=0");  // no long poll
+  REQUIRE(work["assignments"].size() == 2);
+  const std::int64_t a0 = work["assignments"][0]["attempt_id"];
+  const std::int64_t a1 = work["assignments"][1]["attempt_id"];
+  std::string out = "output-bytes";
+  REQUIRE(m.call("PUT", "/internal/v1/blobs/" + sha256_hex(out), out).status == 201);
+
+  // Started and finished of both in one batch, plus an unknown attempt and an
+  // output that was never uploaded: those two fail alone.
+  ReportBatch batch;
+  batch.started = {{a0, 0}, {a1, 0}, {999999, 0}};
+  AttemptReport ok;
+  ok.state = AttemptState::succeeded;
+  ok.exit_code = 0;
+  ok.output_digest = sha256_hex(out);
+  AttemptReport missing = ok;
+  missing.output_digest = std::string(64, 'a');
+  batch.finished = {{a0, ok}, {a1, missing}};
+  auto reply = m.json("POST", "/internal/v1/attempts/reports", nlohmann::json(batch).dump())
+                   .get<ReportBatchReply>();
+  REQUIRE(reply.started.size() == 3);
+  REQUIRE(reply.finished.size() == 2);
+  CHECK(reply.started[0].attempt_id == a0);
+  CHECK(reply.started[0].status == 200);
+  CHECK(reply.started[1].status == 200);
+  // As its own request would have been answered.
+  CHECK(reply.started[2].status ==
+        m.call("POST", "/internal/v1/attempts/999999/started", "{}").status);
+  CHECK(reply.started[2].code == "conflict");
+  CHECK(reply.finished[0].status == 200);
+  CHECK(reply.finished[1].attempt_id == a1);
+  CHECK(reply.finished[1].status == 400);
+  CHECK_THAT(reply.finished[1].message, Catch::Contains("was not uploaded"));
+  // The same report again is fenced, as through /finished.
+  ReportBatch again;
+  again.finished = {{a0, ok}};
+  reply = m.json("POST", "/internal/v1/attempts/reports", nlohmann::json(again).dump())
+              .get<ReportBatchReply>();
+  REQUIRE(reply.finished.size() == 1);
+  CHECK(reply.finished[0].status == 409);
+
+  auto tasks = m.json("GET", "/api/v1/jobs/" + id + "/tasks?stage=map");
+  CHECK(tasks["tasks"][0]["state"] == "succeeded");
+  CHECK(tasks["tasks"][1]["state"] == "running");
+  // Bad bodies are refused as a whole.
+  CHECK(m.call("POST", "/internal/v1/attempts/reports", "{\"started\": 5}").status == 400);
+  ReportBatch huge;
+  huge.started.resize(10001);
+  auto refused = m.call("POST", "/internal/v1/attempts/reports", nlohmann::json(huge).dump());
+  CHECK(refused.status == 400);
+  CHECK_THAT(refused.body, Catch::Contains("at most 10000"));
+}

@@ -43,7 +43,10 @@ struct HttpMasterApi::Lease {
 };
 
 HttpMasterApi::HttpMasterApi(std::string master_url, std::string bearer_token, std::string ca_file)
-    : url_(std::move(master_url)), token_(std::move(bearer_token)), ca_file_(std::move(ca_file)) {}
+    : url_(std::move(master_url)),
+      token_(std::move(bearer_token)),
+      ca_file_(std::move(ca_file)),
+      reports_([this](const ReportBatch& batch) { return send_reports(batch); }) {}
 
 HttpMasterApi::~HttpMasterApi() = default;
 
@@ -115,19 +118,52 @@ Result<HeartbeatReply> HttpMasterApi::heartbeat(const std::string& worker_id, co
 }
 
 Status HttpMasterApi::attempt_started(std::int64_t attempt_id, TimePoint started_at) {
-  nlohmann::json body = {{"started_at", to_millis(started_at)}};
-  auto j = call_json("POST", fmt::format("/internal/v1/attempts/{}/started", attempt_id), &body,
-                     Duration{0});
-  if (!j.ok()) return j.error();
-  return ok_status();
+  return reports_.started(attempt_id, started_at);
 }
 
 Status HttpMasterApi::attempt_finished(std::int64_t attempt_id, const AttemptReport& report) {
-  nlohmann::json body = report;
-  auto j = call_json("POST", fmt::format("/internal/v1/attempts/{}/finished", attempt_id), &body,
-                     Duration{0});
-  if (!j.ok()) return j.error();
-  return ok_status();
+  return reports_.finished(attempt_id, report);
+}
+
+Result<ReportBatchReply> HttpMasterApi::send_reports(const ReportBatch& batch) {
+  if (!batch_endpoint_.load()) return send_reports_one_by_one(batch);
+  nlohmann::json body = batch;
+  auto response = send("POST", "/internal/v1/attempts/reports", body.dump(), "application/json",
+                       Duration{0});
+  if (!response.ok()) return response.error();
+  if (response->status == 404 || response->status == 405) {
+    // A master older than the endpoint (it never answers 404 for a whole batch).
+    batch_endpoint_.store(false);
+    return send_reports_one_by_one(batch);
+  }
+  if (!response->ok()) return status_error(*response);
+  auto j = nlohmann::json::parse(response->body, nullptr, false);
+  if (j.is_discarded()) return make_error(ErrorCode::unavailable, "bad JSON from master for reports");
+  return parse_json<ReportBatchReply>(j, "reports reply");
+}
+
+Result<ReportBatchReply> HttpMasterApi::send_reports_one_by_one(const ReportBatch& batch) {
+  ReportBatchReply reply;
+  auto one = [&](std::int64_t id, const char* what, const nlohmann::json& body) -> Result<ReportResult> {
+    auto j = call_json("POST", fmt::format("/internal/v1/attempts/{}/{}", id, what), &body, Duration{0});
+    ReportResult r{id};
+    if (j.ok()) return r;
+    if (j.error().code == ErrorCode::unavailable) return j.error();  // transport: all fail alike
+    r.status = http_status(j.error().code);
+    r.message = j.error().message;
+    return r;
+  };
+  for (const StartedReport& s : batch.started) {
+    auto r = one(s.attempt_id, "started", nlohmann::json{{"started_at", s.started_at}});
+    if (!r.ok()) return r.error();
+    reply.started.push_back(*r);
+  }
+  for (const FinishedReport& f : batch.finished) {
+    auto r = one(f.attempt_id, "finished", nlohmann::json(f.report));
+    if (!r.ok()) return r.error();
+    reply.finished.push_back(*r);
+  }
+  return reply;
 }
 
 Status HttpMasterApi::attempt_checkpoint(std::int64_t attempt_id, const CheckpointReport& report) {

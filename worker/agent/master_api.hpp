@@ -5,6 +5,7 @@
 // `conflict` (409: fenced), `unavailable` (transport), others as the master sent.
 // Implementations are thread-safe: the work loop, the heartbeat thread and every
 // attempt thread call it concurrently.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include "common/base/units.hpp"
 #include "common/proto/assignment.hpp"
 #include "common/proto/worker.hpp"
+#include "worker/agent/report_batcher.hpp"
 
 namespace drover::http {
 class Client;
@@ -48,7 +50,9 @@ class MasterApi {
 };
 
 // HTTP implementation. Keeps a small stack of idle http::Clients (one is used
-// by one thread at a time) so that keep-alive connections are reused.
+// by one thread at a time) so that keep-alive connections are reused. Started
+// and finished reports of concurrent attempts go together in one request
+// (ReportBatcher, POST /internal/v1/attempts/reports).
 class HttpMasterApi final : public MasterApi {
  public:
   // ca_file: PEM CA for an https:// master; empty = the system's CAs.
@@ -74,12 +78,17 @@ class HttpMasterApi final : public MasterApi {
                               Duration timeout);
   Result<nlohmann::json> call_json(std::string_view method, const std::string& target,
                                    const nlohmann::json* body, Duration timeout);
+  Result<ReportBatchReply> send_reports(const ReportBatch& batch);
+  // Through /started and /finished, for a master without the batch endpoint.
+  Result<ReportBatchReply> send_reports_one_by_one(const ReportBatch& batch);
 
   std::string url_;
   std::string token_;
   std::string ca_file_;
   std::mutex mu_;
   std::vector<std::unique_ptr<http::Client>> idle_;
+  std::atomic<bool> batch_endpoint_{true};
+  ReportBatcher reports_;  // last: its sender uses the members above
 };
 
 }  // namespace drover::worker

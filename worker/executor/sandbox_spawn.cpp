@@ -36,6 +36,7 @@ struct Plan {
   std::string path_list;    // the task's PATH
   std::string keep_scratch; // a writable copy of c.keep for mkdirs
   std::vector<char> exec_buf = std::vector<char>(PATH_MAX + 1);
+  std::vector<char> task_stack = std::vector<char>(256 * 1024);  // the task's, until its exec
   int report_fd = -1;
 };
 
@@ -178,8 +179,10 @@ void make_private_view(Plan& p) {
   _exit(err == ENOENT ? 127 : 126);
 }
 
-// The task's process: the user, privileges, cwd and signals it runs with.
-[[noreturn]] void run_task(Plan& p) {
+// The task's process: the user, privileges, cwd and signals it runs with. It
+// shares init's memory (vfork) until it execs or exits.
+int run_task(void* plan) {
+  Plan& p = *static_cast<Plan*>(plan);
   close(kStatusFd);
   setpgid(0, 0);
   const SandboxedCommand& c = p.c;
@@ -227,9 +230,10 @@ void forward(int sig) { kill(-1, sig); }  // every process of the namespace but 
   sigemptyset(&fwd.sa_mask);
   for (int sig : kForwarded) sigaction(sig, &fwd, nullptr);
   // Signals stay blocked until the task exists, so none is passed on to nobody.
-  const pid_t task = raw_clone(0);
+  // vfork: the task borrows init's memory until its exec, no page tables copied.
+  char* stack_top = p.task_stack.data() + p.task_stack.size();
+  const pid_t task = clone(run_task, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &p);
   if (task < 0) fail("fork", nullptr, errno);
-  if (task == 0) run_task(p);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -18,10 +18,12 @@
 //         signal dispositions and execs the command (looked up in the task's
 //         PATH).
 //
-// Both children are copies of the multi-threaded worker made with the raw
-// clone system call, so they run only async-signal-safe code on data laid out
-// before the clone (SandboxPlan): no allocation, no locks, no glibc wrappers
-// that assume the worker's threads (set*id go through syscall(2)).
+// Init is a copy of the multi-threaded worker made with the raw clone system
+// call (no fork handlers: their locks may be held by threads that are not in
+// the copy); the task borrows init's memory until its exec (vfork). Both run
+// only async-signal-safe code on data laid out before the clone (Plan): no
+// allocation, no locks, no glibc wrappers that assume the worker's threads
+// (set*id go through syscall(2)).
 //
 // Init exits 125 when the sandbox cannot be set up (the reason is on the
 // task's stderr); the task exits 126/127 when the command cannot be executed.

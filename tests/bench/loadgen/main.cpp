@@ -1,0 +1,521 @@
+// drover-loadgen: simulated workers that speak the real worker protocol to a
+// drover-master, for tests/bench/master_load_bench.py (issue 8, items c and d).
+//
+//   drover-loadgen tasks --master URL --workers 1000 --slots 16 --threads 32 --expect N
+//     registers the workers, then each thread serves its share: poll work
+//     when a slot is free, POST started, PUT the (empty) output blob, POST
+//     finished (succeeded) for every assignment; --heartbeat-threads send every
+//     worker's heartbeat once a second. Stops after N acknowledged reports,
+//     after --idle-seconds without work, or at --max-seconds.
+//   drover-loadgen heartbeats --master URL --workers 10000 --rate-hz 1 --seconds 20
+//     registers the workers, then sends each one's heartbeats spread evenly
+//     over the period.
+//   drover-loadgen ceiling --master URL --threads 32 --seconds 5 [--target /healthz]
+//     back-to-back GETs of one cheap target: the HTTP ceiling of the machine.
+//
+// Each prints one JSON line on stdout (progress goes to stderr). A fixed set
+// of threads, each with its own keep-alive http::Client; no thread per worker.
+#include <atomic>
+#include <cstdio>
+#include <algorithm>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "common/base/error.hpp"
+#include "tests/bench/loadgen/protocol.hpp"
+
+namespace drover::loadgen {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Options {
+  std::string master;
+  std::string token;
+  std::string id_prefix = "lg";
+  int workers = 1000;
+  int slots = 16;
+  int threads = 32;
+  int heartbeat_threads = 32;  // tasks: heartbeats have threads of their own, as in the worker
+  // tasks
+  std::int64_t expect = 0;  // 0 = until idle or deadline
+  std::int64_t wait_ms = 0;
+  bool upload_per_task = true;
+  double idle_seconds = 10;
+  double max_seconds = 0;  // 0 = none
+  // heartbeats / ceiling
+  double rate_hz = 1;
+  double seconds = 20;
+  std::string target = "/healthz";
+};
+
+double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+WorkerRegistration registration(const Options& o, int i) {
+  WorkerRegistration r;
+  r.id = fmt::format("{}-{}", o.id_prefix, i);
+  r.address = fmt::format("127.0.0.1:{}", 20000 + i % 40000);  // nothing listens there
+  r.cpus = o.slots;
+  r.memory = 1ULL << 40;
+  return r;
+}
+
+bool register_with_retries(Connection& c, const WorkerRegistration& r, Tally& t) {
+  for (int tries = 0; tries < 5; ++tries) {
+    auto reply = c.register_worker(r, t);
+    if (reply.ok()) return true;
+    std::fprintf(stderr, "drover-loadgen: register %s: %s\n", r.id.c_str(),
+                 reply.error().describe().c_str());
+    std::this_thread::sleep_for(200ms);
+  }
+  return false;
+}
+
+nlohmann::json latency_json(Samples& s) {
+  return {{"count", s.ms.size()},
+          {"p50_ms", s.percentile(50)},
+          {"p99_ms", s.percentile(99)},
+          {"max_ms", s.max()}};
+}
+
+// The threads' share of workers: worker i belongs to thread i % threads.
+std::vector<std::vector<int>> shares(int workers, int threads) {
+  std::vector<std::vector<int>> out(static_cast<std::size_t>(threads));
+  for (int i = 0; i < workers; ++i) out[static_cast<std::size_t>(i % threads)].push_back(i);
+  return out;
+}
+
+// ---------------------------------------------------------------- tasks
+//
+// Like a real worker, each simulated worker's heartbeats run apart from its
+// work (heartbeat threads), and it polls for work as soon as it has a free
+// slot, holding its assignments (listed in its heartbeats) until it has
+// reported them. Task threads visit their workers in turn and report one
+// assignment per visit, so that no worker waits long for its next poll.
+
+struct SimWorker {
+  WorkerRegistration reg;
+  std::mutex mu;
+  std::vector<std::int64_t> held;  // assigned, not yet reported (guarded by mu)
+  // task thread only
+  Clock::time_point next_poll;
+  Clock::duration backoff = 5ms;
+  bool hold(std::int64_t a) {
+    std::lock_guard lock(mu);
+    return std::find(held.begin(), held.end(), a) != held.end();
+  }
+  void drop(std::int64_t a) {
+    std::lock_guard lock(mu);
+    std::erase(held, a);
+  }
+};
+
+struct TaskRun {
+  const Options& o;
+  const EmptyOutput& output;
+  std::vector<std::unique_ptr<SimWorker>> workers;
+  std::atomic<std::int64_t> done{0};
+  std::atomic<std::int64_t> rejected{0};
+  std::atomic<Clock::rep> last_work{0};      // when some poll last brought work
+  std::atomic<Clock::rep> last_report{0};    // when the last report was acknowledged
+  std::atomic<bool> stop{false};
+  std::atomic<bool> failed{false};
+};
+
+void heartbeat_once(Connection& c, SimWorker& w, Tally& t) {
+  Heartbeat hb;
+  {
+    std::lock_guard lock(w.mu);
+    for (auto a : w.held) hb.running.push_back(AttemptProgress{a, -1});
+  }
+  auto reply = c.heartbeat(w.reg.id, hb, t);
+  if (!reply.ok()) return;
+  for (auto k : reply->kill) w.drop(k);
+  if (reply->reregister) {
+    WorkerRegistration r = w.reg;
+    {
+      std::lock_guard lock(w.mu);
+      r.running = w.held;
+    }
+    (void)c.register_worker(r, t);
+  }
+}
+
+// Each worker of the share beats once a second, at i/N of the second.
+void heartbeat_thread(TaskRun& run, const std::vector<int>& mine, Tally& t, std::latch& go,
+                      const Clock::time_point& start) {
+  Connection c(run.o.master, run.o.token);
+  go.wait();
+  for (std::int64_t r = 1; !run.stop; ++r) {
+    for (int i : mine) {
+      auto due = start + r * 1s + std::chrono::duration_cast<Clock::duration>(1s) * i / run.o.workers;
+      while (!run.stop && Clock::now() < due) {
+        std::this_thread::sleep_until(std::min(due, Clock::now() + 50ms));
+      }
+      if (run.stop) return;
+      heartbeat_once(c, *run.workers[static_cast<std::size_t>(i)], t);
+    }
+  }
+}
+
+// started, the output upload and finished (succeeded) for one assignment.
+void report_one(Connection& c, SimWorker& w, std::int64_t a, TaskRun& run, Tally& t) {
+  const Options& o = run.o;
+  std::int64_t started_at = now_ms();
+  Status s = c.started(a, started_at, t);
+  if (!s.ok()) {  // fenced (conflict / not_found): as the worker does, drop it
+    ++run.rejected;
+    w.drop(a);
+    return;
+  }
+  AttemptReport r;
+  r.state = AttemptState::succeeded;
+  r.exit_code = 0;
+  r.output_digest = run.output.digest;
+  r.output_bytes = run.output.bytes.size();
+  r.started_at = started_at;
+  if (o.upload_per_task) (void)c.upload(run.output, t);  // the worker uploads every output
+  r.finished_at = now_ms();
+  if (c.finished(a, r, t).ok()) {
+    ++run.done;
+    run.last_report = Clock::now().time_since_epoch().count();
+  } else {
+    ++run.rejected;
+  }
+  w.drop(a);  // in the heartbeats until its report was delivered
+}
+
+void poll_once(Connection& c, SimWorker& w, TaskRun& run, Tally& t) {
+  auto reply = c.poll_work(w.reg.id, run.o.wait_ms, t);
+  if (!reply.ok()) {
+    if (reply.error().code == ErrorCode::not_found) (void)c.register_worker(w.reg, t);
+    w.next_poll = Clock::now() + 100ms;
+    return;
+  }
+  {
+    std::lock_guard lock(w.mu);
+    for (auto k : reply->kill) std::erase(w.held, k);
+    for (auto& a : reply->assignments) w.held.push_back(a.attempt_id);
+  }
+  if (reply->assignments.empty()) {
+    w.next_poll = Clock::now() + w.backoff;
+    w.backoff = std::min<Clock::duration>(w.backoff * 2, 200ms);
+  } else {
+    run.last_work = Clock::now().time_since_epoch().count();
+    w.backoff = 5ms;
+    w.next_poll = Clock::now();
+  }
+}
+
+void task_thread(TaskRun& run, const std::vector<int>& mine, Tally& t, std::latch& registered,
+                 std::latch& go) {
+  const Options& o = run.o;
+  Connection c(o.master, o.token);
+  for (int i : mine) {
+    if (!register_with_retries(c, run.workers[static_cast<std::size_t>(i)]->reg, t)) run.failed = true;
+  }
+  registered.count_down();
+  go.wait();
+  while (!run.stop) {
+    bool busy = false;
+    Clock::time_point wake = Clock::now() + 20ms;
+    for (int i : mine) {
+      if (run.stop) break;
+      SimWorker& w = *run.workers[static_cast<std::size_t>(i)];
+      std::size_t held = 0;
+      std::int64_t next = -1;
+      {
+        std::lock_guard lock(w.mu);
+        held = w.held.size();
+        if (held) next = w.held.front();
+      }
+      if (held < static_cast<std::size_t>(o.slots) && Clock::now() >= w.next_poll) {
+        poll_once(c, w, run, t);
+        if (next < 0) {
+          std::lock_guard lock(w.mu);
+          if (!w.held.empty()) next = w.held.front();
+        }
+      }
+      if (next >= 0) {
+        busy = true;
+        report_one(c, w, next, run, t);
+      }
+      wake = std::min(wake, w.next_poll);
+    }
+    if (!busy) std::this_thread::sleep_until(std::max(wake, Clock::now() + 1ms));
+  }
+}
+
+int run_tasks(const Options& o) {
+  auto output = make_empty_output();
+  if (!output.ok()) {
+    std::fprintf(stderr, "drover-loadgen: %s\n", output.error().describe().c_str());
+    return 1;
+  }
+  if (!o.upload_per_task) {  // uploaded once: every report names the same blob
+    Connection c(o.master, o.token);
+    Tally t;
+    if (Status s = c.upload(*output, t); !s.ok()) {
+      std::fprintf(stderr, "drover-loadgen: upload: %s\n", s.error().describe().c_str());
+      return 1;
+    }
+  }
+  TaskRun run{o, *output};
+  for (int i = 0; i < o.workers; ++i) {
+    run.workers.push_back(std::make_unique<SimWorker>());
+    run.workers.back()->reg = registration(o, i);
+  }
+  auto parts = shares(o.workers, o.threads);
+  auto beat_parts = shares(o.workers, std::min(o.workers, o.heartbeat_threads));
+  std::vector<Tally> tallies(parts.size() + beat_parts.size());
+  std::latch registered(static_cast<std::ptrdiff_t>(parts.size()));
+  std::latch go(1);
+  std::vector<std::thread> threads;
+  Clock::time_point start;
+  auto t_reg = Clock::now();
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    threads.emplace_back([&, i] { task_thread(run, parts[i], tallies[i], registered, go); });
+  }
+  for (std::size_t i = 0; i < beat_parts.size(); ++i) {
+    threads.emplace_back(
+        [&, i] { heartbeat_thread(run, beat_parts[i], tallies[parts.size() + i], go, start); });
+  }
+  registered.wait();
+  start = Clock::now();
+  std::fprintf(stderr, "drover-loadgen: %d workers registered in %.2f s\n", o.workers,
+               secs(start - t_reg));
+  run.last_work = start.time_since_epoch().count();
+  run.last_report = start.time_since_epoch().count();
+  go.count_down();
+  std::string why = "expected tasks reported";
+  auto next_progress = start + 5s;
+  while (!run.failed) {
+    std::this_thread::sleep_for(10ms);
+    auto now = Clock::now();
+    if (o.expect > 0 && run.done >= o.expect) break;
+    if (o.max_seconds > 0 && secs(now - start) >= o.max_seconds) {
+      why = "deadline";
+      break;
+    }
+    if (secs(now - Clock::time_point(Clock::duration(run.last_work.load()))) >= o.idle_seconds) {
+      why = "idle";
+      break;
+    }
+    if (now >= next_progress) {
+      std::fprintf(stderr, "drover-loadgen: %.0f s: %ld tasks reported\n", secs(now - start),
+                   static_cast<long>(run.done.load()));
+      next_progress += 5s;
+    }
+  }
+  if (run.failed) why = "registration failed";
+  const auto end_seen = Clock::now();
+  run.stop = true;
+  for (auto& th : threads) th.join();
+  Tally all;
+  for (auto& t : tallies) all.merge(t);
+  auto end = why == "idle" || why == "expected tasks reported"
+                 ? Clock::time_point(Clock::duration(run.last_report.load()))
+                 : end_seen;
+  double seconds = std::max(secs(end - start), 1e-9);
+  double req_seconds = std::max(secs(end_seen - start), 1e-9);
+  std::int64_t done = run.done;
+  nlohmann::json out = {
+      {"mode", "tasks"},
+      {"workers", o.workers},
+      {"slots", o.slots},
+      {"threads", static_cast<int>(parts.size())},
+      {"heartbeat_threads", static_cast<int>(beat_parts.size())},
+      {"tasks", done},
+      {"seconds", seconds},
+      {"tasks_per_s", static_cast<double>(done) / seconds},
+      {"requests", all.requests},
+      {"requests_per_s", static_cast<double>(all.requests) / req_seconds},
+      {"errors", all.errors},
+      {"rejected_reports", run.rejected.load()},
+      {"stopped_by", why},
+      {"upload_per_task", o.upload_per_task},
+      {"latency",
+       {{"poll", latency_json(all.poll)},
+        {"started", latency_json(all.started)},
+        {"upload", latency_json(all.upload)},
+        {"finished", latency_json(all.finished)},
+        {"heartbeat", latency_json(all.heartbeat)}}}};
+  std::printf("%s\n", out.dump().c_str());
+  return run.failed ? 1 : 0;
+}
+
+// ----------------------------------------------------------- heartbeats
+
+struct BeatTally {
+  Tally t;
+  Samples lag;  // how late each heartbeat left against its schedule
+  std::uint64_t sent = 0;
+};
+
+int run_heartbeats(const Options& o) {
+  auto parts = shares(o.workers, o.threads);
+  std::vector<BeatTally> tallies(parts.size());
+  std::latch registered(static_cast<std::ptrdiff_t>(parts.size()));
+  std::latch go(1);
+  std::atomic<bool> failed{false};
+  Clock::time_point start;
+  const auto period = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(1.0 / o.rate_hz));
+  const auto rounds = static_cast<std::int64_t>(o.seconds * o.rate_hz);
+  std::vector<std::thread> threads;
+  auto t_reg = Clock::now();
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    threads.emplace_back([&, p] {
+      BeatTally& bt = tallies[p];
+      Connection c(o.master, o.token);
+      for (int i : parts[p]) {
+        if (!register_with_retries(c, registration(o, i), bt.t)) failed = true;
+      }
+      registered.count_down();
+      go.wait();
+      Heartbeat hb;
+      for (std::int64_t r = 0; r < rounds && !failed; ++r) {
+        for (int i : parts[p]) {
+          // Worker i beats at i/N of each period: the load is spread evenly.
+          auto due = start + r * period + period * i / o.workers;
+          std::this_thread::sleep_until(due);
+          auto now = Clock::now();
+          bt.lag.add(std::chrono::duration<double, std::milli>(now - due).count());
+          (void)c.heartbeat(fmt::format("{}-{}", o.id_prefix, i), hb, bt.t);
+          ++bt.sent;
+        }
+      }
+    });
+  }
+  registered.wait();
+  std::fprintf(stderr, "drover-loadgen: %d workers registered in %.2f s\n", o.workers,
+               secs(Clock::now() - t_reg));
+  start = Clock::now() + 50ms;
+  go.count_down();
+  for (auto& th : threads) th.join();
+  double seconds = secs(Clock::now() - start);
+  Tally all;
+  Samples lag;
+  std::uint64_t sent = 0;
+  for (auto& bt : tallies) {
+    all.merge(bt.t);
+    lag.merge(bt.lag);
+    sent += bt.sent;
+  }
+  double target = o.workers * o.rate_hz;
+  double rate = static_cast<double>(sent) / std::max(seconds, 1e-9);
+  double lag_p99 = lag.percentile(99);
+  // Kept up: the whole schedule ran in time (within a tenth of the period at p99).
+  bool kept_up = !failed && rate >= 0.95 * target && lag_p99 < 100.0 / o.rate_hz;
+  nlohmann::json out = {{"mode", "heartbeats"},
+                        {"workers", o.workers},
+                        {"threads", static_cast<int>(parts.size())},
+                        {"heartbeats", sent},
+                        {"seconds", seconds},
+                        {"target_per_s", target},
+                        {"heartbeats_per_s", rate},
+                        {"latency", latency_json(all.heartbeat)},
+                        {"lag_p99_ms", lag_p99},
+                        {"lag_max_ms", lag.max()},
+                        {"errors", all.errors},
+                        {"kept_up", kept_up}};
+  std::printf("%s\n", out.dump().c_str());
+  return failed ? 1 : 0;
+}
+
+// -------------------------------------------------------------- ceiling
+
+int run_ceiling(const Options& o) {
+  std::vector<Tally> tallies(static_cast<std::size_t>(o.threads));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  auto start = Clock::now();
+  for (auto& t : tallies) {
+    threads.emplace_back([&o, &t, &stop] {
+      Connection c(o.master, o.token);
+      while (!stop) (void)c.get(o.target, t);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  stop = true;
+  for (auto& th : threads) th.join();
+  double seconds = secs(Clock::now() - start);
+  Tally all;
+  for (auto& t : tallies) all.merge(t);
+  nlohmann::json out = {{"mode", "ceiling"},
+                        {"target", o.target},
+                        {"threads", o.threads},
+                        {"requests", all.requests},
+                        {"seconds", seconds},
+                        {"requests_per_s", static_cast<double>(all.requests) / seconds},
+                        {"latency", latency_json(all.other)},
+                        {"errors", all.errors}};
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
+// The master's max_connections default is 1024 (common/http/server.hpp): stay below it
+// (task threads + heartbeat threads, one connection each).
+constexpr int kMaxThreads = 768;
+
+void common_options(CLI::App* cmd, Options& o) {
+  cmd->add_option("--master", o.master, "master URL, e.g. http://127.0.0.1:7070")->required();
+  cmd->add_option("--token", o.token, "the workers' bearer token (masters with auth)");
+  cmd->add_option("--threads", o.threads, "client threads, each with one keep-alive connection")
+      ->check(CLI::Range(1, kMaxThreads));
+}
+
+}  // namespace
+}  // namespace drover::loadgen
+
+int main(int argc, char** argv) {
+  using namespace drover::loadgen;
+  Options o;
+  CLI::App app{"drover-loadgen: simulated drover workers against a master (benchmarks)"};
+  app.require_subcommand(1);
+  auto* tasks = app.add_subcommand("tasks", "run assigned tasks as no-ops and report them");
+  common_options(tasks, o);
+  tasks->add_option("--workers", o.workers, "simulated workers")->check(CLI::Range(1, 1000000));
+  tasks->add_option("--slots", o.slots, "cpus (slots) per worker")->check(CLI::Range(1, 4096));
+  tasks->add_option("--expect", o.expect, "stop after this many reports (0: when idle)")
+      ->check(CLI::NonNegativeNumber);
+  tasks->add_option("--wait-ms", o.wait_ms, "wait_ms of each work poll")
+      ->check(CLI::Range(0, 60000));
+  tasks->add_option("--heartbeat-threads", o.heartbeat_threads,
+                    "threads sending the workers' heartbeats (1/s each)")
+      ->check(CLI::Range(1, kMaxThreads));
+  tasks->add_option("--upload-per-task", o.upload_per_task,
+                    "PUT the empty output blob for every task, as a real worker does");
+  tasks->add_option("--idle-seconds", o.idle_seconds, "stop after this long without work")
+      ->check(CLI::PositiveNumber);
+  tasks->add_option("--max-seconds", o.max_seconds, "stop at this deadline (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  tasks->add_option("--id-prefix", o.id_prefix, "worker ids are <prefix>-<n>");
+  auto* beats = app.add_subcommand("heartbeats", "heartbeats only, spread evenly");
+  common_options(beats, o);
+  beats->add_option("--workers", o.workers, "simulated workers")->check(CLI::Range(1, 1000000));
+  beats->add_option("--rate-hz", o.rate_hz, "heartbeats per worker per second")
+      ->check(CLI::Range(0.01, 100.0));
+  beats->add_option("--seconds", o.seconds, "how long")->check(CLI::Range(0.1, 3600.0));
+  beats->add_option("--id-prefix", o.id_prefix, "worker ids are <prefix>-<n>");
+  auto* ceiling = app.add_subcommand("ceiling", "back-to-back GETs of one cheap target");
+  common_options(ceiling, o);
+  ceiling->add_option("--seconds", o.seconds, "how long")->check(CLI::Range(0.1, 3600.0));
+  ceiling->add_option("--target", o.target, "path to GET");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (o.threads > o.workers && !ceiling->parsed()) o.threads = o.workers;
+  if (tasks->parsed()) return run_tasks(o);
+  if (beats->parsed()) return run_heartbeats(o);
+  return run_ceiling(o);
+}
