@@ -35,6 +35,10 @@ Result<std::string> pack_untrusted_directory(const std::filesystem::path& dir);
 // Writes to a file instead of memory (same format).
 Status pack_directory_to_file(const std::filesystem::path& dir, const std::filesystem::path& out);
 
+// What pack_directory gives for an empty directory (a task that wrote no
+// output). Workers report it without uploading it; the master always has it.
+const std::string& empty_archive();
+
 // Unpacks `archive` (gzip'd or plain tar) into `dest`, which must exist and be
 // empty. Refuses, with invalid_spec naming the entry, absolute paths, "..",
 // links leading out of dest, hard links, device/fifo/socket entries, and too_large

@@ -300,4 +300,15 @@ Status pack_directory_to_file(const fs::path& dir, const fs::path& out) {
   return st;
 }
 
+const std::string& empty_archive() {
+  static const std::string bytes = [] {
+    std::string out;
+    Sink sink{&out, nullptr};
+    Status st = write_plan(PackPlan{}, sink, -1);
+    if (!st.ok()) out.clear();  // cannot happen: libarchive set up in memory
+    return out;
+  }();
+  return bytes;
+}
+
 }  // namespace drover

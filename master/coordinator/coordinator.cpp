@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
 #include "common/proto/output_ref.hpp"
 #include "master/scheduler/scheduler.hpp"
@@ -22,6 +23,10 @@ Coordinator::Coordinator(const Clock& clock, Reactor& reactor, Store& store, Blo
       model_(options.exclude_for) {}
 
 Status Coordinator::start() {
+  // Workers report a task that wrote nothing with this blob without uploading it.
+  if (const std::string& empty = empty_archive(); !blobs_.has(sha256_hex(empty))) {
+    DROVER_TRY(blobs_.put(sha256_hex(empty), empty));
+  }
   DROVER_TRY(store_.load(model_));
   model_.restart_liveness(clock_.now());
   for (const auto& [id, w] : model_.workers()) {

@@ -3,7 +3,9 @@
 // blob store (and the shared output store) drop what nothing names any more.
 #include <spdlog/spdlog.h>
 
+#include "common/archive/archive.hpp"
 #include "common/base/units.hpp"
+#include "common/fs/fs.hpp"
 #include "master/coordinator/coordinator.hpp"
 
 namespace drover::master {
@@ -37,6 +39,7 @@ void Coordinator::collect_garbage() {
   last_gc_ = clock_.now();
   auto rules = std::make_shared<GarbageRules>();
   rules->keep = model_.referenced_refs();
+  rules->keep.insert(sha256_hex(empty_archive()));  // workers name it without uploading it
   rules->cutoff = last_gc_ - options_.blob_grace;
   if (!options_.shared_root.empty()) {
     rules->shared_root = options_.shared_root;

@@ -236,25 +236,28 @@ std::vector<const Attempt*> Model::active_attempts(const Task& task) const {
   return out;
 }
 
+TaskState Model::derived_state(const Task& t) const {
+  if (!t.output_digest.empty()) return TaskState::succeeded;
+  if (t.gave_up) return TaskState::failed;
+  if (t.attempts.empty()) return TaskState::pending;
+  for (auto it = t.attempts.rbegin(); it != t.attempts.rend(); ++it) {
+    const Attempt& a = attempts_.at(*it);
+    if (is_active(a.state)) return a.state;
+  }
+  return attempts_.at(t.attempts.back()).state;
+}
+
+bool Model::troubled(const Task& t) const {
+  if (t.attempts.empty()) return false;
+  const AttemptState last = attempts_.at(t.attempts.back()).state;
+  return last == AttemptState::failed || last == AttemptState::lost || t.failures > 0 || t.lost > 0;
+}
+
 void Model::refresh(const TaskKey& key) {
   Job& job = jobs_.at(key.job);
   Stage& stage = job.stages.at(key.stage);
   Task& t = stage.tasks.at(key.index);
-  TaskState state = TaskState::pending;
-  if (!t.output_digest.empty()) {
-    state = TaskState::succeeded;
-  } else if (t.gave_up) {
-    state = TaskState::failed;
-  } else if (!t.attempts.empty()) {
-    state = attempts_.at(t.attempts.back()).state;
-    for (auto it = t.attempts.rbegin(); it != t.attempts.rend(); ++it) {
-      const Attempt& a = attempts_.at(*it);
-      if (is_active(a.state)) {
-        state = a.state;
-        break;
-      }
-    }
-  }
+  const TaskState state = derived_state(t);
   if (t.state != state) {
     if (--stage.counts[t.state] == 0) stage.counts.erase(t.state);
     ++stage.counts[state];
@@ -270,12 +273,7 @@ void Model::refresh(const TaskKey& key) {
   } else {
     stage.active.erase(t.index);
   }
-  if (!t.attempts.empty()) {
-    const AttemptState last = attempts_.at(t.attempts.back()).state;
-    if (last == AttemptState::failed || last == AttemptState::lost || t.failures > 0 || t.lost > 0) {
-      stage.troubled.insert(t.index);
-    }
-  }
+  if (troubled(t)) stage.troubled.insert(t.index);
   mark(key);
 }
 

@@ -256,6 +256,8 @@ class Model {
   void load_counters(std::int64_t next_attempt_id, std::int64_t next_job_seq);
   Job& load_job(Job job);
   void load_task(const JobId& job, int stage, Task task);  // ignored if the job is unknown
+  // Room for `count` tasks in a stage about to be loaded (no effect on an unknown job or stage).
+  void reserve_tasks(const JobId& job, int stage, std::size_t count);
   void load_attempt(Attempt attempt);
   void load_worker(Worker worker);
   void load_cache(std::string key, CachedOutput out);
@@ -266,6 +268,9 @@ class Model {
   void note_start(const Attempt& a);  // accounting: the stage's first start
   // Derives task.state (and the stage's pending set) from its fields and attempts.
   void refresh(const TaskKey& key);
+  // The state refresh() gives a task, and whether it belongs in its stage's troubled set.
+  TaskState derived_state(const Task& task) const;
+  bool troubled(const Task& task) const;
   bool has_other_active(const Task& task, AttemptId except) const;
   void give_up(Job& job, Task& task, const TaskKey& key, std::string why, TimePoint now,
                Effects& fx);
@@ -296,6 +301,7 @@ class Model {
   std::int64_t next_attempt_id_ = 1;
   std::int64_t next_job_seq_ = 1;
   Dirty dirty_;
+  Job* loading_ = nullptr;  // load_task(): the job of the previous row (reset by load_job, rebuild)
 };
 
 }  // namespace drover::master

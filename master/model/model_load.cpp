@@ -9,18 +9,34 @@ void Model::load_counters(std::int64_t next_attempt_id, std::int64_t next_job_se
 }
 
 Job& Model::load_job(Job job) {
+  loading_ = nullptr;
   JobId id = job.id;
   return jobs_.insert_or_assign(id, std::move(job)).first->second;
 }
 
 void Model::load_task(const JobId& id, int stage, Task task) {
+  // Rows come grouped by job: look the job up once per run of rows.
+  if (!loading_ || loading_->id != id) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    loading_ = &it->second;
+  }
+  if (stage < 0 || stage >= static_cast<int>(loading_->stages.size())) return;
+  auto& tasks = loading_->stages[stage].tasks;
+  if (task.index < 0) return;
+  const auto index = static_cast<std::size_t>(task.index);
+  if (index == tasks.size()) {  // rows come in index order
+    tasks.push_back(std::move(task));
+    return;
+  }
+  if (tasks.size() <= index) tasks.resize(index + 1);
+  tasks[index] = std::move(task);
+}
+
+void Model::reserve_tasks(const JobId& id, int stage, std::size_t count) {
   auto it = jobs_.find(id);
   if (it == jobs_.end() || stage < 0 || stage >= static_cast<int>(it->second.stages.size())) return;
-  auto& tasks = it->second.stages[stage].tasks;
-  if (task.index < 0) return;
-  if (tasks.size() <= static_cast<std::size_t>(task.index)) tasks.resize(task.index + 1);
-  std::int64_t index = task.index;
-  tasks[index] = std::move(task);
+  it->second.stages[stage].tasks.reserve(count);
 }
 
 void Model::load_attempt(Attempt attempt) { attempts_.emplace(attempt.id, std::move(attempt)); }
@@ -45,7 +61,6 @@ void Model::rebuild() {
       s.done_at = TimePoint{};
       for (Task& t : s.tasks) {
         t.attempts.clear();
-        ++s.counts[t.state];  // as stored; refresh() below moves it to the derived state
         if (!t.output_digest.empty()) {
           ++s.succeeded;
         } else if (t.gave_up) {
@@ -71,23 +86,30 @@ void Model::rebuild() {
   }
   for (auto& [id, job] : jobs_) {
     for (int s = 0; s < static_cast<int>(job.stages.size()); ++s) {
-      for (Task& t : job.stages[s].tasks) {
-        refresh(TaskKey{id, s, t.index});
+      Stage& st = job.stages[s];
+      for (Task& t : st.tasks) {
+        // What refresh() derives, without its per-task lookups and dirty marks:
+        // indices ascend, so the sets grow at their end.
+        t.state = derived_state(t);
+        ++st.counts[t.state];
+        if (t.state == TaskState::pending) st.pending.insert(st.pending.end(), t.index);
+        if (is_active(t.state)) st.active.insert(st.active.end(), t.index);
+        if (troubled(t)) st.troubled.insert(st.troubled.end(), t.index);
         for (AttemptId aid : t.attempts) {
           const Attempt& a = attempts_.at(aid);
-          Stage& st = job.stages[s];
           st.cpu_ms += a.cpu_ms;
           if (a.started_at != TimePoint{}) note_start(a);
           if (st.done() && a.finished_at > st.done_at) st.done_at = a.finished_at;
           if (a.state == AttemptState::succeeded && a.started_at != TimePoint{}) {
-            job.stages[s].run_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                               a.finished_at - a.started_at).count());
-            job.stages[s].run_ms_sum += job.stages[s].run_ms.back();
+            st.run_ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    a.finished_at - a.started_at).count());
+            st.run_ms_sum += st.run_ms.back();
           }
         }
       }
     }
   }
+  loading_ = nullptr;
   dirty_ = Dirty{};  // derived state is not a change to persist
 }
 

@@ -14,6 +14,10 @@ namespace {
 
 std::int64_t ms(TimePoint t) { return to_millis(t); }
 
+// load_tasks() reserves room for a stage's tasks up to this many (a bigger
+// index than any submit makes would be a damaged row: let the vector grow).
+constexpr std::int64_t kMaxReserve = 100'000'000;
+
 Result<sqlite3*> open_db(const std::filesystem::path& path, int flags) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
@@ -27,8 +31,25 @@ Result<sqlite3*> open_db(const std::filesystem::path& path, int flags) {
 
 }  // namespace
 
+struct SqliteStore::Statements {
+  explicit Statements(sqlite3* db)
+      : meta(db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"),
+        jobs(db, "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"),
+        tasks(db, "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+        attempts(db, "INSERT OR REPLACE INTO attempts VALUES "
+                     "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+        workers(db, "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?,?,?)"),
+        cache_put(db, "INSERT OR REPLACE INTO cache VALUES (?,?,?)"),
+        cache_drop(db, "DELETE FROM cache WHERE key = ?"),
+        events(db, "INSERT INTO events (job, time, type, stage, idx, attempt, worker, reason, "
+                   "message) VALUES (?,?,?,?,?,?,?,?,?)") {}
+  Statement meta, jobs, tasks, attempts, workers, cache_put, cache_drop, events;
+};
+
+SqliteStore::SqliteStore(sqlite3* db) : db_(db) {}
+
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& path) {
-  auto db = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  auto db = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
   if (!db.ok()) return db.error();
   std::unique_ptr<SqliteStore> store(new SqliteStore(*db));
   DROVER_TRY(store->exec("PRAGMA journal_mode=WAL"));
@@ -46,6 +67,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
 }
 
 SqliteStore::~SqliteStore() {
+  statements_.reset();  // sqlite3_close() refuses a connection with live statements
   sqlite3_close(reader_);
   sqlite3_close(db_);
 }
@@ -107,38 +129,32 @@ Status save_worker(Statement& st, const Worker& w) {
 Status SqliteStore::write(const Snapshot& snap) {
   if (snap.empty()) return ok_status();
   DROVER_TRY(exec("BEGIN IMMEDIATE"));
+  if (!statements_) statements_ = std::make_unique<Statements>(db_);
+  Statements& st = *statements_;
   auto body = [&]() -> Status {
     if (snap.counters) {
-      Statement st(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
-      DROVER_TRY(st.bind("next_attempt_id").bind(snap.counters->first).run());
-      DROVER_TRY(st.bind("next_job_seq").bind(snap.counters->second).run());
+      DROVER_TRY(st.meta.bind("next_attempt_id").bind(snap.counters->first).run());
+      DROVER_TRY(st.meta.bind("next_job_seq").bind(snap.counters->second).run());
     }
-    Statement jobs(db_, "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-    for (const Job& j : snap.jobs) DROVER_TRY(save_job(jobs, j));
-    Statement tasks(db_, "INSERT OR REPLACE INTO tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    for (const auto& [k, t] : snap.tasks) DROVER_TRY(save_task(tasks, k, t));
-    Statement attempts(db_,
-                       "INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    for (const Attempt& a : snap.attempts) DROVER_TRY(save_attempt(attempts, a));
-    Statement workers(db_, "INSERT OR REPLACE INTO workers VALUES (?,?,?,?,?,?,?,?,?,?)");
-    for (const Worker& w : snap.workers) DROVER_TRY(save_worker(workers, w));
-    Statement put(db_, "INSERT OR REPLACE INTO cache VALUES (?,?,?)");
-    Statement drop(db_, "DELETE FROM cache WHERE key = ?");
+    for (const Job& j : snap.jobs) DROVER_TRY(save_job(st.jobs, j));
+    for (const auto& [k, t] : snap.tasks) DROVER_TRY(save_task(st.tasks, k, t));
+    for (const Attempt& a : snap.attempts) DROVER_TRY(save_attempt(st.attempts, a));
+    for (const Worker& w : snap.workers) DROVER_TRY(save_worker(st.workers, w));
     for (const auto& [key, entry] : snap.cache) {
       if (!entry) {
-        DROVER_TRY(drop.bind(key).run());
+        DROVER_TRY(st.cache_drop.bind(key).run());
       } else {
-        DROVER_TRY(put.bind(key).bind(entry->ref).bind(static_cast<std::int64_t>(entry->bytes)).run());
+        DROVER_TRY(st.cache_put.bind(key).bind(entry->ref)
+                       .bind(static_cast<std::int64_t>(entry->bytes)).run());
       }
     }
-    Statement events(db_, "INSERT INTO events (job, time, type, stage, idx, attempt, worker, "
-                          "reason, message) VALUES (?,?,?,?,?,?,?,?,?)");
-    for (const auto& [job, e] : snap.events) DROVER_TRY(save_event(events, job, e));
+    for (const auto& [job, e] : snap.events) DROVER_TRY(save_event(st.events, job, e));
     if (!snap.removed_jobs.empty() || !snap.removed_attempts.empty()) DROVER_TRY(remove(snap));
     return ok_status();
   };
   Status s = body();
   if (!s.ok()) {
+    statements_.reset();
     (void)exec("ROLLBACK");
     return s;
   }
@@ -235,6 +251,20 @@ Status SqliteStore::load_jobs(Model& model) {
 }
 
 Status SqliteStore::load_tasks(Model& model) {
+  {
+    // Each stage's vector is allocated once: the highest index is one seek in the primary key.
+    Statement top(db_, "SELECT MAX(idx) FROM tasks WHERE job = ? AND stage = ?");
+    for (const auto& [id, job] : model.jobs()) {
+      for (int s = 0; s < static_cast<int>(job.stages.size()); ++s) {
+        top.bind(id).bind(s);
+        const std::int64_t highest = top.step() ? top.int64(0) : -1;  // NULL (no rows): 0
+        DROVER_TRY(top.run());  // ends the query and resets it for the next binds
+        if (highest >= 0 && highest < kMaxReserve) {
+          model.reserve_tasks(id, s, static_cast<std::size_t>(highest) + 1);
+        }
+      }
+    }
+  }
   Statement st(db_, "SELECT job, stage, idx, input_kind, input, state, failures, lost, "
                     "output_digest, output_bytes, checkpoint_digest, gave_up, cached, cache_base "
                     "FROM tasks ORDER BY job, stage, idx");

@@ -1,7 +1,9 @@
 #pragma once
 // Store on SQLite in WAL mode (data_dir/state.db). Owned by the master; load()
 // runs before any write(), and writes come from one thread at a time. A committed save() survives a kill -9 of the
-// master; synchronous=FULL makes it survive power loss too.
+// master; synchronous=FULL makes it survive power loss too. The writer
+// connection is opened without SQLite's own mutex (SQLITE_OPEN_NOMUTEX): only
+// one thread uses it at a time, as said above.
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -24,7 +26,7 @@ class SqliteStore final : public Store {
   Result<std::vector<JobEvent>> events(const JobId& job, std::int64_t after, int limit) override;
 
  private:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  explicit SqliteStore(sqlite3* db);
   Status exec(const char* sql);
   // Retention: deletes the snapshot's removed jobs (tasks, events) and attempts.
   Status remove(const Snapshot& snapshot);
@@ -33,6 +35,10 @@ class SqliteStore final : public Store {
   Status load_attempts(Model& model);
   Status load_workers(Model& model);
 
+  // write()'s statements, prepared once; dropped after a failed write (a
+  // Statement keeps its first error) and before the connection closes.
+  struct Statements;
+  std::unique_ptr<Statements> statements_;
   sqlite3* db_;
   sqlite3* reader_ = nullptr;  // read-only connection for events(), used under reader_mu_
   std::mutex reader_mu_;

@@ -2,8 +2,9 @@
 """The master alone under simulated-worker load (issue 8, items c and d).
 
 drover-loadgen (tests/bench/loadgen) plays the workers: it speaks the real
-worker protocol (register, GET .../work, POST started, PUT the output blob,
-POST finished, heartbeats) from a fixed set of threads with keep-alive
+worker protocol (register, GET .../work, PUT the output blob, POST
+attempts/reports with the started and finished reports of a worker's
+attempts together, heartbeats) from a fixed set of threads with keep-alive
 connections. No real worker runs; drover-master runs in a temp dir on
 127.0.0.1 with an ephemeral port.
 

@@ -117,6 +117,18 @@ TEST_CASE("packing is deterministic", "[archive]") {
   CHECK((static_cast<unsigned char>((*a)[3]) & 0x08) == 0);
 }
 
+TEST_CASE("an empty directory packs to empty_archive, which unpacks to nothing", "[archive]") {
+  TempDir empty, out;
+  auto packed = pack_directory(empty.path);
+  REQUIRE(packed.ok());
+  CHECK(*packed == empty_archive());  // workers report it without packing or uploading
+  auto untrusted = pack_untrusted_directory(empty.path);
+  REQUIRE(untrusted.ok());
+  CHECK(*untrusted == empty_archive());
+  REQUIRE(unpack_archive(empty_archive(), out.path).ok());
+  CHECK(fs::is_empty(out.path));
+}
+
 TEST_CASE("pack and unpack round-trip", "[archive]") {
   TempDir src, dst;
   make_tree(src.path);

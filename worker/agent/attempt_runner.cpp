@@ -270,6 +270,14 @@ void AttemptRunner::add_output(std::int64_t attempt_id, const AttemptPaths& path
     r.output_digest = attempt_output_ref(attempt_id);
     return;
   }
+  if (std::error_code ec; std::filesystem::is_directory(std::filesystem::symlink_status(paths.output, ec)) &&
+                          std::filesystem::is_empty(paths.output, ec) && !ec) {
+    // Nothing written: the master always has the empty output, no upload.
+    static const std::string empty_digest = sha256_hex(empty_archive());
+    r.output_bytes = empty_archive().size();
+    r.output_digest = empty_digest;
+    return;
+  }
   auto packed = pack_untrusted_directory(paths.output);  // the task may have swapped in links
   if (!packed.ok()) {
     AttemptReport f = local_failure("pack of output failed", packed.error());

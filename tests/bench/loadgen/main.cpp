@@ -46,7 +46,7 @@ struct Options {
   // tasks
   std::int64_t expect = 0;  // 0 = until idle or deadline
   std::int64_t wait_ms = 0;
-  bool upload_per_task = true;
+  bool upload_per_task = false;
   double idle_seconds = 10;
   double max_seconds = 0;  // 0 = none
   // heartbeats / ceiling
@@ -164,31 +164,42 @@ void heartbeat_thread(TaskRun& run, const std::vector<int>& mine, Tally& t, std:
   }
 }
 
-// started, the output upload and finished (succeeded) for one assignment.
-void report_one(Connection& c, SimWorker& w, std::int64_t a, TaskRun& run, Tally& t) {
+// Every held assignment runs (a no-op) and is reported: its output uploaded,
+// then started and finished of all of them in one request, as a worker's
+// ReportBatcher sends the reports of tasks that end together.
+void report_held(Connection& c, SimWorker& w, TaskRun& run, Tally& t) {
   const Options& o = run.o;
-  std::int64_t started_at = now_ms();
-  Status s = c.started(a, started_at, t);
-  if (!s.ok()) {  // fenced (conflict / not_found): as the worker does, drop it
-    ++run.rejected;
-    w.drop(a);
-    return;
+  std::vector<std::int64_t> held;
+  {
+    std::lock_guard lock(w.mu);
+    held = w.held;
   }
+  if (held.empty()) return;
+  const std::int64_t started_at = now_ms();
+  ReportBatch batch;
   AttemptReport r;
   r.state = AttemptState::succeeded;
   r.exit_code = 0;
   r.output_digest = run.output.digest;
   r.output_bytes = run.output.bytes.size();
   r.started_at = started_at;
-  if (o.upload_per_task) (void)c.upload(run.output, t);  // the worker uploads every output
-  r.finished_at = now_ms();
-  if (c.finished(a, r, t).ok()) {
-    ++run.done;
-    run.last_report = Clock::now().time_since_epoch().count();
-  } else {
-    ++run.rejected;
+  for (std::int64_t a : held) {
+    batch.started.push_back(StartedReport{a, started_at});
+    if (o.upload_per_task) (void)c.upload(run.output, t);  // as for an output with files
+    r.finished_at = now_ms();
+    batch.finished.push_back(FinishedReport{a, r});
   }
-  w.drop(a);  // in the heartbeats until its report was delivered
+  auto reply = c.reports(batch, t);
+  if (!reply.ok()) return;  // unreachable: the next visit reports them again
+  for (const ReportResult& f : reply->finished) {
+    if (f.status == 200) {
+      ++run.done;
+      run.last_report = Clock::now().time_since_epoch().count();
+    } else {
+      ++run.rejected;  // fenced: as the worker does, drop it
+    }
+    w.drop(f.attempt_id);  // in the heartbeats until its report was delivered
+  }
 }
 
 void poll_once(Connection& c, SimWorker& w, TaskRun& run, Tally& t) {
@@ -229,22 +240,18 @@ void task_thread(TaskRun& run, const std::vector<int>& mine, Tally& t, std::latc
       if (run.stop) break;
       SimWorker& w = *run.workers[static_cast<std::size_t>(i)];
       std::size_t held = 0;
-      std::int64_t next = -1;
       {
         std::lock_guard lock(w.mu);
         held = w.held.size();
-        if (held) next = w.held.front();
       }
       if (held < static_cast<std::size_t>(o.slots) && Clock::now() >= w.next_poll) {
         poll_once(c, w, run, t);
-        if (next < 0) {
-          std::lock_guard lock(w.mu);
-          if (!w.held.empty()) next = w.held.front();
-        }
+        std::lock_guard lock(w.mu);
+        held = w.held.size();
       }
-      if (next >= 0) {
+      if (held > 0) {
         busy = true;
-        report_one(c, w, next, run, t);
+        report_held(c, w, run, t);
       }
       wake = std::min(wake, w.next_poll);
     }
@@ -342,9 +349,8 @@ int run_tasks(const Options& o) {
       {"upload_per_task", o.upload_per_task},
       {"latency",
        {{"poll", latency_json(all.poll)},
-        {"started", latency_json(all.started)},
+        {"reports", latency_json(all.reports)},
         {"upload", latency_json(all.upload)},
-        {"finished", latency_json(all.finished)},
         {"heartbeat", latency_json(all.heartbeat)}}}};
   std::printf("%s\n", out.dump().c_str());
   return run.failed ? 1 : 0;
@@ -491,7 +497,7 @@ int main(int argc, char** argv) {
                     "threads sending the workers' heartbeats (1/s each)")
       ->check(CLI::Range(1, kMaxThreads));
   tasks->add_option("--upload-per-task", o.upload_per_task,
-                    "PUT the empty output blob for every task, as a real worker does");
+                    "PUT the (empty) output blob for every task, as a real worker does for an output with files; a real worker names an empty output without uploading it");
   tasks->add_option("--idle-seconds", o.idle_seconds, "stop after this long without work")
       ->check(CLI::PositiveNumber);
   tasks->add_option("--max-seconds", o.max_seconds, "stop at this deadline (0: none)")

@@ -35,9 +35,8 @@ void Tally::merge(const Tally& o) {
   requests += o.requests;
   errors += o.errors;
   poll.merge(o.poll);
-  started.merge(o.started);
+  reports.merge(o.reports);
   upload.merge(o.upload);
-  finished.merge(o.finished);
   heartbeat.merge(o.heartbeat);
   other.merge(o.other);
 }
@@ -134,26 +133,17 @@ Result<WorkReply> Connection::poll_work(const std::string& id, std::int64_t wait
   return decode<WorkReply>(*j, "work reply");
 }
 
-Status Connection::started(std::int64_t attempt, std::int64_t at_ms, Tally& tally) {
-  nlohmann::json body = {{"started_at", at_ms}};
-  auto j = call_json("POST", fmt::format("/internal/v1/attempts/{}/started", attempt), &body,
-                     tally.started, tally);
+Result<ReportBatchReply> Connection::reports(const ReportBatch& batch, Tally& tally) {
+  nlohmann::json body = batch;
+  auto j = call_json("POST", "/internal/v1/attempts/reports", &body, tally.reports, tally);
   if (!j.ok()) return j.error();
-  return ok_status();
+  return decode<ReportBatchReply>(*j, "reports reply");
 }
 
 Status Connection::upload(const EmptyOutput& blob, Tally& tally) {
   auto r = send("PUT", "/internal/v1/blobs/" + blob.digest, blob.bytes, "application/gzip",
                 tally.upload, tally);
   if (!r.ok()) return r.error();
-  return ok_status();
-}
-
-Status Connection::finished(std::int64_t attempt, const AttemptReport& report, Tally& tally) {
-  nlohmann::json body = report;
-  auto j = call_json("POST", fmt::format("/internal/v1/attempts/{}/finished", attempt), &body,
-                     tally.finished, tally);
-  if (!j.ok()) return j.error();
   return ok_status();
 }
 

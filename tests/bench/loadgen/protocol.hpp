@@ -32,7 +32,7 @@ struct Samples {
 struct Tally {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
-  Samples poll, started, upload, finished, heartbeat, other;
+  Samples poll, reports, upload, heartbeat, other;
   void merge(const Tally& o);
 };
 
@@ -54,9 +54,10 @@ class Connection {
   Result<HeartbeatReply> heartbeat(const std::string& id, const Heartbeat& hb, Tally& tally,
                                    double* latency_ms = nullptr);
   Result<WorkReply> poll_work(const std::string& id, std::int64_t wait_ms, Tally& tally);
-  Status started(std::int64_t attempt, std::int64_t at_ms, Tally& tally);
+  // Started and finished reports of several attempts in one request, as the
+  // worker's ReportBatcher sends them.
+  Result<ReportBatchReply> reports(const ReportBatch& batch, Tally& tally);
   Status upload(const EmptyOutput& blob, Tally& tally);
-  Status finished(std::int64_t attempt, const AttemptReport& report, Tally& tally);
   Status get(const std::string& target, Tally& tally);
 
  private:
