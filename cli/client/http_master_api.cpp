@@ -145,15 +145,24 @@ Result<JobInfo> HttpMasterApi::rerun_job(const std::string& job, bool failed_onl
 }
 
 Result<std::vector<WorkerInfo>> HttpMasterApi::list_workers() {
-  auto response = send("GET", "/api/v1/workers");
-  if (!response) return response.error();
-  auto body = decode<nlohmann::json>(response->body);
-  if (!body) return body.error();
-  try {
-    return body->at("workers").get<std::vector<WorkerInfo>>();
-  } catch (const nlohmann::json::exception& e) {
-    return make_error(ErrorCode::internal,
-                      std::string("unexpected answer from master: ") + e.what());
+  std::vector<WorkerInfo> all;
+  std::string after;
+  for (;;) {  // every page
+    std::string target = "/api/v1/workers";
+    if (!after.empty()) add_query(target, "after", after);
+    auto response = send("GET", target);
+    if (!response) return response.error();
+    auto body = decode<nlohmann::json>(response->body);
+    if (!body) return body.error();
+    try {
+      auto page = body->at("workers").get<std::vector<WorkerInfo>>();
+      all.insert(all.end(), page.begin(), page.end());
+      if (!body->contains("next") || page.empty()) return all;
+      after = body->at("next").get<std::string>();
+    } catch (const nlohmann::json::exception& e) {
+      return make_error(ErrorCode::internal,
+                        std::string("unexpected answer from master: ") + e.what());
+    }
   }
 }
 

@@ -53,6 +53,26 @@ Result<Response> list_jobs(const Coordinator& co, const Request& req) {
   return Response::json(200, out);
 }
 
+// Workers by id, a page at a time: ?limit= (default 1000), ?after=<worker id>;
+// `next` is the cursor of the following page when there is one.
+Result<Response> list_workers(const Coordinator& co, const Request& req) {
+  auto limit = query_int(req, "limit", 1000, 1, 10000);
+  if (!limit.ok()) return limit.error();
+  const std::string after = req.query_or("after");
+  const auto& workers = co.model().workers();
+  nlohmann::json list = nlohmann::json::array();
+  nlohmann::json out = nlohmann::json::object();
+  for (auto it = after.empty() ? workers.begin() : workers.upper_bound(after); it != workers.end(); ++it) {
+    if (static_cast<std::int64_t>(list.size()) == *limit) {
+      out["next"] = list.back()["id"];
+      break;
+    }
+    list.push_back(worker_info(it->second, co.now()));
+  }
+  out["workers"] = std::move(list);
+  return Response::json(200, out);
+}
+
 // The position (stage number, task index) a "stage/index" cursor names; before
 // every task when `after` is empty. invalid_argument for a task the job lacks.
 Result<std::pair<int, std::int64_t>> task_cursor(const Job& job, const std::string& after) {
@@ -192,10 +212,8 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
       respond(Response::json(200, job_info(co.model(), *co.model().job(*id), true)));
     });
   });
-  router.add("GET", "/api/v1/workers", [&co](Request&) -> Result<Response> {
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& [id, w] : co.model().workers()) list.push_back(worker_info(w, co.now()));
-    return Response::json(200, {{"workers", list}});
+  router.add("GET", "/api/v1/workers", [&co](Request& req) -> Result<Response> {
+    return list_workers(co, req);
   });
   router.add_async("POST", "/api/v1/workers/{id}/drain", [&co](Request& req, Respond respond) {
     co.drain(req.param("id"), [&co, respond](Result<WorkerId> id) {

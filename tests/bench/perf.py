@@ -121,7 +121,7 @@ def part_b(cluster, runs, scratch):
 # ---- c-f: the other scripts -----------------------------------------------------------
 
 def part_script(script, argv, root, name):
-    """Runs tests/bench/<script> with --json and returns its rows."""
+    """Runs tests/bench/<script> with --json and returns what it wrote."""
     out = os.path.join(root, f"{name}.json")
     cmd = [sys.executable, os.path.join(HERE, script), *argv, "--json", out]
     print(f"[{name}] {' '.join(cmd[1:])}", flush=True)
@@ -129,7 +129,65 @@ def part_script(script, argv, root, name):
     if r.returncode != 0:
         raise SystemExit(f"{script} exited {r.returncode}")
     with open(out) as f:
-        return json.load(f)["rows"]
+        return json.load(f)
+
+
+def rows_c_d(fig):
+    rows = []
+    if "c" in fig:
+        c = fig["c"]
+        lg, ceil = c["loadgen"], c["ceiling"]
+        rate = lg["tasks_per_s"]
+        rows.append({"part": "c", "figure": f"master: tasks committed durably by {lg['workers']} simulated "
+                     f"workers x {lg['slots']} slots ({lg['tasks']} tasks, job {c['job_state']})",
+                     "value": f"{rate:.0f} tasks/s ({lg['requests'] / max(1, lg['tasks']):.2f} requests/task, "
+                              f"master {c['master_cpu_pct']:.0f}% of a core)",
+                     "baseline": f"GET /healthz ceiling: {ceil['requests_per_s']:.0f} requests/s",
+                     "ratio": f"{lg['requests_per_s'] / ceil['requests_per_s']:.2f} of the ceiling",
+                     "target": ">= 20,000 tasks/s", "met": rate >= 20000})
+    if "d" in fig:
+        d = fig["d"]
+        cpu = d["master_cpu_pct_at_target_rate"]
+        rows.append({"part": "d", "figure": "master cpu, 10,000 workers heartbeating at 1 Hz",
+                     "value": f"{cpu:.0f}% of one core ({d['window_heartbeats_per_s']:.0f} heartbeats/s)",
+                     "baseline": f"idle master: {d.get('idle_master_cpu_pct', 0):.1f}%", "ratio": "",
+                     "target": "< 25% of one core", "met": cpu < 25})
+        for name, api in d["api"].items():
+            if not isinstance(api, dict) or "p99_ms" not in api:
+                continue
+            idle = d["idle_api"][name]["p99_ms"]
+            rows.append({"part": "d", "figure": f"GET {api['path']} p99 meanwhile",
+                         "value": f"{api['p99_ms']:.1f} ms", "baseline": f"idle master: {idle:.1f} ms",
+                         "ratio": f"{api['p99_ms'] / idle:.1f}x" if idle else "",
+                         "target": "< 50 ms", "met": api["p99_ms"] < 50})
+    return rows
+
+
+def rows_e_f(fig):
+    rows = []
+    if "memory_restart" in fig:
+        e = fig["memory_restart"]
+        rows.append({"part": "e", "figure": f"master memory with {e['tasks']:,} queued tasks",
+                     "value": f"{e['rss_per_task']:.0f} B/task (RSS growth; peak {e['hwm_per_task']:.0f})",
+                     "baseline": f"state.db: {e['disk_per_task']:.0f} B/task",
+                     "ratio": f"{e['rss_per_task'] / e['disk_per_task']:.1f}x",
+                     "target": "< 1024 B/task", "met": e["rss_per_task"] < 1024})
+        rows.append({"part": "e", "figure": f"restart until {e['tasks']:,} task records are served",
+                     "value": f"{e['restart_ready_s']:.2f} s (cpu {e['restart_cpu_s']:.2f} s)",
+                     "baseline": f"empty master: {e['empty_restart_s']:.2f} s", "ratio": "",
+                     "target": "< 5 s", "met": e["restart_ready_s"] < 5})
+    if "commit" in fig:
+        group = max((r for r in fig["commit"]["runs"] if r["mode"].startswith("coordinator")),
+                    key=lambda r: r["changes_per_second"])
+        one = min((r for r in fig["commit"]["runs"] if r["mode"].startswith("coordinator")),
+                  key=lambda r: r["changes_per_second"])
+        rate = group["changes_per_second"]
+        rows.append({"part": "f", "figure": f"durable state changes, group commit ({group['mode']})",
+                     "value": f"{rate:,.0f} changes/s ({group['changes'] / group['commits']:.0f} per commit)",
+                     "baseline": f"one commit per change: {one['changes_per_second']:,.0f}/s",
+                     "ratio": f"{rate / one['changes_per_second']:.0f}x",
+                     "target": ">= 50,000/s", "met": rate >= 50000})
+    return rows
 
 
 def print_rows(rows):
@@ -167,13 +225,13 @@ def main():
             only = ",".join(sorted(parts & {"c", "d"}))
             sizes = ["--tasks", "20000", "--workers", "100", "--hb-workers", "1000",
                      "--seconds", "5"] if q else []
-            rows += part_script("master_load_bench.py", ["--build", build, "--only", only, *sizes],
-                                root, "master_load")
+            rows += rows_c_d(part_script("master_load_bench.py",
+                                         ["--build", build, "--only", only, *sizes], root, "master_load"))
         if parts & {"e", "f"}:
             only = ",".join(sorted(parts & {"e", "f"}))
             sizes = ["--tasks", "20000", "--changes", "20000"] if q else []
-            rows += part_script("state_bench.py", ["--build", build, "--only", only, *sizes],
-                                root, "state")
+            rows += rows_e_f(part_script("state_bench.py", ["--build", build, "--only", only, *sizes],
+                                         root, "state"))
     print_rows(rows)
     print(f"\nmachine: {machine()}; harness took {time.monotonic() - t_start:.0f} s")
     if args.json:

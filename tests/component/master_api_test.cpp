@@ -240,3 +240,26 @@ TEST_CASE("reports of several attempts go in one request, each with its own resu
   CHECK(refused.status == 400);
   CHECK_THAT(refused.body, Catch::Contains("at most 10000"));
 }
+
+TEST_CASE("the workers list pages with limit and after", "[component][master]") {
+  TempDir tmp;
+  Master m(tmp.path / "master");
+  for (const char* id : {"w3", "w1", "w5", "w2", "w4"}) {
+    WorkerRegistration reg{id, "127.0.0.1:1", 1, 0, {}, {}};
+    m.json("POST", "/internal/v1/workers/register", nlohmann::json(reg).dump());
+  }
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 5; ++page) {
+    auto body = m.json("GET", "/api/v1/workers?limit=2" + (after.empty() ? "" : "&after=" + after));
+    for (auto& w : body["workers"]) seen.push_back(w["id"]);
+    if (!body.contains("next")) break;
+    CHECK(body["workers"].size() == 2);
+    after = body["next"];
+  }
+  CHECK(seen == std::vector<std::string>{"w1", "w2", "w3", "w4", "w5"});
+  CHECK(m.json("GET", "/api/v1/workers")["workers"].size() == 5);  // default: up to 1000
+  CHECK(!m.json("GET", "/api/v1/workers").contains("next"));
+  CHECK(m.call("GET", "/api/v1/workers?limit=0").status == 400);
+  CHECK(m.call("GET", "/api/v1/workers?limit=10001").status == 400);
+}
