@@ -81,6 +81,18 @@ TEST_CASE("garbage collection deletes old unnamed blobs only", "[retention][gc]"
   }
 }
 
+TEST_CASE("the blob store forgets what it knew when a blob is set aside or collected",
+          "[retention][gc]") {
+  TempDir tmp;
+  BlobStore blobs(tmp.path / "blobs");
+  const std::string digest = sha256_hex("content");
+  REQUIRE(blobs.put(digest, "content").ok());
+  CHECK(blobs.has(digest));  // remembered: no stat() for each report that names it
+  std::ofstream(blobs.dir().path_of(digest), std::ios::trunc) << "flipped bits";
+  CHECK_FALSE(blobs.get(digest).ok());  // corrupt: set aside
+  CHECK_FALSE(blobs.has(digest));
+}
+
 TEST_CASE("garbage collection on a shared output store deletes outputs of deleted jobs only",
           "[retention][gc]") {
   TempDir tmp;
