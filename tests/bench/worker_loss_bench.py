@@ -10,7 +10,8 @@ Usage: tests/bench/worker_loss_bench.py [--build build] [--kills 10] [--worker-t
 import argparse, json, os, signal, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from core_bench import bundle, request, wait_for  # noqa: E402
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from bench_cluster import bundle, request, wait_for  # noqa: E402
 
 
 def main():
