@@ -20,7 +20,8 @@ namespace {
 ReportBatchReply answer(const ReportBatch& batch) {
   ReportBatchReply reply;
   auto result = [](std::int64_t id) {
-    ReportResult r{id};
+    ReportResult r;
+    r.attempt_id = id;
     if (id % 2 == 1) {
       r.status = 409;
       r.code = "conflict";

@@ -146,7 +146,8 @@ Result<ReportBatchReply> HttpMasterApi::send_reports_one_by_one(const ReportBatc
   ReportBatchReply reply;
   auto one = [&](std::int64_t id, const char* what, const nlohmann::json& body) -> Result<ReportResult> {
     auto j = call_json("POST", fmt::format("/internal/v1/attempts/{}/{}", id, what), &body, Duration{0});
-    ReportResult r{id};
+    ReportResult r;
+    r.attempt_id = id;
     if (j.ok()) return r;
     if (j.error().code == ErrorCode::unavailable) return j.error();  // transport: all fail alike
     r.status = http_status(j.error().code);
