@@ -68,11 +68,13 @@ ExitStatus reap(pid_t pid, std::int64_t* cpu_ms = nullptr) {
 class ProcessExecution final : public Execution {
  public:
   // status_fd >= 0: `pid` is a sandbox's init, which writes the task's wait
-  // status there before it exits.
+  // status there before it exits; `memory` is what it runs on, released after
+  // it was reaped.
   ProcessExecution(const Clock& clock, pid_t pid, Duration timeout, Duration grace,
-                   std::unique_ptr<AttemptLimit> limit, int status_fd = -1)
+                   std::unique_ptr<AttemptLimit> limit, int status_fd = -1,
+                   std::shared_ptr<void> memory = nullptr)
       : clock_(clock), pid_(pid), timeout_(timeout), grace_(grace), limit_(std::move(limit)),
-        status_fd_(status_fd) {
+        status_fd_(status_fd), memory_(std::move(memory)) {
     pidfd_ = open_pidfd(pid);
     eventfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     started_ = clock_.steady_now();
@@ -120,6 +122,7 @@ class ProcessExecution final : public Execution {
   int pidfd_ = -1;
   int eventfd_ = -1;
   int status_fd_ = -1;
+  std::shared_ptr<void> memory_;  // destroyed after the destructor's reap
   SteadyTime started_;
   std::optional<SteadyTime> sigkill_at_;
   bool sigkill_sent_ = false;
@@ -205,7 +208,8 @@ Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) 
     if (!child.ok()) return child.error();
     // The init joined the limit's group itself, before the task existed.
     return std::unique_ptr<Execution>(std::make_unique<ProcessExecution>(
-        clock_, child->pid, spec.timeout, options_.kill_grace, std::move(limit), child->status_fd));
+        clock_, child->pid, spec.timeout, options_.kill_grace, std::move(limit), child->status_fd,
+        std::move(child->memory)));
   }
   SpawnOptions options;
   options.argv = std::move(argv);

@@ -27,25 +27,98 @@ constexpr int kStatusFd = 3;  // init's end of the status pipe
 // The signals a worker (or an operator) sends to end or poke a task.
 constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
-// Everything the children use, laid out by the worker before the clone.
+// ---- system calls that leave errno alone -------------------------------------
+//
+// On x86-64 init shares the worker's memory (CLONE_VM): copying a big,
+// multi-threaded worker's page tables for every task, and the copy-on-write
+// faults and cross-cpu TLB flushes the worker then takes on every page it
+// writes, were a third of the cpu a short task cost. Sharing memory also means
+// sharing the cloning thread's thread-local storage, errno included: the
+// children must not write it, so they make their system calls here, which
+// return -errno instead. Elsewhere init is a copy, as fork would make it.
+#if defined(__x86_64__)
+constexpr bool kShareMemory = true;
+
+long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  long ret;
+  register long r10 asm("r10") = d;
+  register long r8 asm("r8") = e;
+  register long r9 asm("r9") = f;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+               : "rcx", "r11", "memory");
+  return ret;
+}
+
+// clone(2) whose child runs fn(arg) on `stack_top` (16-byte aligned), then exits
+// with its result. Returns the child's pid or -errno.
+long sys_clone(unsigned long flags, char* stack_top, int (*fn)(void*), void* arg) {
+  long ret;
+  register long r10 asm("r10") = 0;  // child_tid
+  register long r8 asm("r8") = 0;    // tls
+  register long r12 asm("r12") = reinterpret_cast<long>(fn);  // kept across the system call
+  register long r13 asm("r13") = reinterpret_cast<long>(arg);
+  asm volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "xor %%ebp, %%ebp\n\t"  // the child, on its own stack
+      "mov %%r13, %%rdi\n\t"
+      "call *%%r12\n\t"
+      "mov %%eax, %%edi\n\t"
+      "mov %[exit], %%eax\n\t"
+      "syscall\n\t"
+      "hlt\n"
+      "1:"
+      : "=a"(ret)
+      : "a"(SYS_clone), "D"(flags), "S"(stack_top), "d"(0), "r"(r10), "r"(r8), "r"(r12),
+        "r"(r13), [exit] "i"(SYS_exit)
+      : "rcx", "r11", "memory");
+  return ret;
+}
+#else
+constexpr bool kShareMemory = false;
+
+long sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  const long ret = syscall(n, a, b, c, d, e, f);
+  return ret == -1 ? -errno : ret;
+}
+
+long sys_clone(unsigned long flags, char* stack_top, int (*fn)(void*), void* arg) {
+  const int ret = clone(fn, stack_top, static_cast<int>(flags), arg);
+  return ret < 0 ? -errno : ret;
+}
+#endif
+
+template <class T>
+long addr(T* p) {
+  return reinterpret_cast<long>(p);
+}
+
+// Everything the children use, laid out by the worker before the clone, and
+// the stacks they run on. Freed only after init was reaped: init runs on it
+// (and, sharing the worker's memory, would write freed memory otherwise).
 struct Plan {
-  explicit Plan(const SandboxedCommand& command) : c(command) {}
-  const SandboxedCommand& c;
+  explicit Plan(SandboxedCommand command) : c(std::move(command)) {}
+  const SandboxedCommand c;
   std::vector<std::string> env_strings;
   std::vector<char*> argv;
   std::vector<char*> envp;
   std::string path_list;    // the task's PATH
   std::string keep_scratch; // a writable copy of c.keep for mkdirs
-  // Not zeroed: only the pages the children use are ever touched (zeroing the
-  // stack cost 2 ms of page faults a task here).
-  static constexpr std::size_t kExecBuf = PATH_MAX + 1;
-  static constexpr std::size_t kTaskStack = 256 * 1024;
-  std::unique_ptr<char[]> exec_buf{new char[kExecBuf]};
-  std::unique_ptr<char[]> task_stack{new char[kTaskStack]};  // the task's, until its exec
   int report_fd = -1;
+  // Not zeroed: only the pages the children use are ever touched (zeroing
+  // cost 2 ms of page faults a task here). The children's code is short and
+  // does not recurse; 64 KiB is many times what it uses.
+  static constexpr std::size_t kExecBuf = PATH_MAX + 1;
+  static constexpr std::size_t kStack = 64 * 1024;
+  char exec_buf[kExecBuf];
+  alignas(16) char init_stack[kStack];
+  alignas(16) char task_stack[kStack];  // the task's, until its exec
 };
 
-// ---- in the children: async-signal-safe only --------------------------------
+// ---- in the children: async-signal-safe, errno-free -------------------------
 
 // Appends `s` to the buffer at *pos (truncating at its end).
 void append(char* buf, std::size_t size, std::size_t* pos, const char* s) {
@@ -68,34 +141,42 @@ void say(const char* what, const char* arg, int err) {
     append(line, sizeof line, &n, desc != nullptr ? desc : "unknown error");
   }
   append(line, sizeof line, &n, "\n");
-  (void)!write(STDERR_FILENO, line, n);
+  sys(SYS_write, STDERR_FILENO, addr(line), static_cast<long>(n));
 }
 
-[[noreturn]] void fail(const char* what, const char* arg, int err) {
-  say(what, arg, err);
-  _exit(kSetupFailed);
+[[noreturn]] void leave(int code) {
+  for (;;) sys(SYS_exit_group, code);
 }
 
-// fork(2) without glibc's fork handlers, which take locks the worker's other
-// threads may hold (they do not exist in the copy).
-pid_t raw_clone(unsigned long flags) {
-  return static_cast<pid_t>(syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0));
+// `ret` is a sys() result: negative is -errno.
+[[noreturn]] void fail(const char* what, const char* arg, long ret) {
+  say(what, arg, static_cast<int>(-ret));
+  leave(kSetupFailed);
 }
 
-void default_signals() {
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
-  }
+// The kernel's struct sigaction, for SIG_DFL (no handler, so no restorer).
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  std::uint64_t mask;
+};
+
+void default_signal(int sig) {
+  KernelSigaction dfl{SIG_DFL, 0, nullptr, 0};
+  sys(SYS_rt_sigaction, sig, addr(&dfl), 0, sizeof dfl.mask);
+}
+
+void set_signal_mask(const sigset_t* set) {
+  sys(SYS_rt_sigprocmask, SIG_SETMASK, addr(set), 0, NSIG / 8);
 }
 
 void open_as(int target, const char* path, int flags) {
-  int fd = open(path, flags | O_CLOEXEC, 0644);
-  if (fd < 0) fail("open", path, errno);
+  const long fd = sys(SYS_openat, AT_FDCWD, addr(path), flags | O_CLOEXEC, 0644);
+  if (fd < 0) fail("open", path, fd);
   if (fd != target) {
-    if (dup2(fd, target) < 0) fail("dup2", path, errno);
-    close(fd);
+    if (long rc = sys(SYS_dup3, fd, target, 0); rc < 0) fail("dup2", path, rc);
+    sys(SYS_close, fd);
   }
 }
 
@@ -104,56 +185,68 @@ void mkdirs(char* path) {
     if (*p != '/' && *p != '\0') continue;
     const char saved = *p;
     *p = '\0';
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) fail("mkdir", path, errno);
+    if (long rc = sys(SYS_mkdirat, AT_FDCWD, addr(path), 0755); rc != 0 && rc != -EEXIST) {
+      fail("mkdir", path, rc);
+    }
     *p = saved;
     if (saved == '\0') return;
   }
 }
 
+long sys_mount(const char* source, const char* target, const char* type, unsigned long flags,
+               const char* data) {
+  return sys(SYS_mount, addr(source), addr(target), addr(type), static_cast<long>(flags), addr(data));
+}
+
 // The mounts that make the attempt private: the work dir hidden, the
 // attempt's dir bound back, a /proc of this pid namespace only.
 void make_private_view(Plan& p) {
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    fail("make mounts private", nullptr, errno);
+  if (long rc = sys_mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr); rc != 0) {
+    fail("make mounts private", nullptr, rc);
   }
   // Opened in this namespace (a mount of the worker's cannot be bound here).
-  int kept = -1;
+  long kept = -1;
   if (!p.c.keep.empty()) {
-    kept = open(p.c.keep.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (kept < 0) fail("open", p.c.keep.c_str(), errno);
+    kept = sys(SYS_openat, AT_FDCWD, addr(p.c.keep.c_str()), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (kept < 0) fail("open", p.c.keep.c_str(), kept);
   }
   const char* hide = p.c.hide.c_str();
-  if (mount("drover-hidden", hide, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-            "mode=0755,size=64k,nr_inodes=4096") != 0) {
-    fail("hide", hide, errno);
+  if (long rc = sys_mount("drover-hidden", hide, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          "mode=0755,size=64k,nr_inodes=4096");
+      rc != 0) {
+    fail("hide", hide, rc);
   }
   if (kept >= 0) {
     mkdirs(p.keep_scratch.data());
     // "/proc/self/fd/N" names the dir opened before it was hidden.
     char source[32] = "/proc/self/fd/";
     std::size_t n = std::strlen(source);
-    char digits[12];
+    char digits[24];
     int len = 0;
-    for (int v = kept; len == 0 || v > 0; v /= 10) digits[len++] = static_cast<char>('0' + v % 10);
+    for (long v = kept; len == 0 || v > 0; v /= 10) digits[len++] = static_cast<char>('0' + v % 10);
     while (len > 0) source[n++] = digits[--len];
     source[n] = '\0';
-    if (mount(source, p.c.keep.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-      fail("keep", p.c.keep.c_str(), errno);
+    if (long rc = sys_mount(source, p.c.keep.c_str(), nullptr, MS_BIND | MS_REC, nullptr); rc != 0) {
+      fail("keep", p.c.keep.c_str(), rc);
     }
-    close(kept);
+    sys(SYS_close, kept);
   }
-  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-    fail("mount", "/proc", errno);
+  if (long rc = sys_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+      rc != 0) {
+    fail("mount", "/proc", rc);
   }
+}
+
+long sys_execve(const char* path, Plan& p) {
+  return sys(SYS_execve, addr(path), addr(p.argv.data()), addr(p.envp.data()));
 }
 
 // execvp with the task's PATH, into a buffer laid out before the clone.
 [[noreturn]] void exec_command(Plan& p) {
   const char* name = p.argv[0];
-  int err = ENOENT;
+  long err = -ENOENT;
   if (std::strchr(name, '/') != nullptr) {
-    execve(name, p.argv.data(), p.envp.data());
-    err = errno;
+    err = sys_execve(name, p);
   } else {
     bool denied = false;
     const char* dir = p.path_list.c_str();
@@ -161,95 +254,108 @@ void make_private_view(Plan& p) {
       const char* end = std::strchr(dir, ':');
       const std::size_t len = end != nullptr ? static_cast<std::size_t>(end - dir) : std::strlen(dir);
       std::size_t n = 0;
-      char* buf = p.exec_buf.get();
+      char* buf = p.exec_buf;
       for (std::size_t i = 0; i < len && n + 1 < Plan::kExecBuf; ++i) buf[n++] = dir[i];
       if (len == 0) buf[n++] = '.';  // an empty PATH entry is the cwd
       buf[n] = '\0';
       append(buf, Plan::kExecBuf, &n, "/");
       append(buf, Plan::kExecBuf, &n, name);
-      execve(buf, p.argv.data(), p.envp.data());
-      if (errno == EACCES) denied = true;
-      if (errno != ENOENT && errno != ENOTDIR && errno != EACCES) {
-        err = errno;
+      const long rc = sys_execve(buf, p);
+      if (rc == -EACCES) denied = true;
+      if (rc != -ENOENT && rc != -ENOTDIR && rc != -EACCES) {
+        err = rc;
         break;
       }
       if (end == nullptr) {
-        err = denied ? EACCES : ENOENT;
+        err = denied ? -EACCES : -ENOENT;
         break;
       }
       dir = end + 1;
     }
   }
-  say("cannot execute", name, err);
-  _exit(err == ENOENT ? 127 : 126);
+  say("cannot execute", name, static_cast<int>(-err));
+  leave(err == -ENOENT ? 127 : 126);
 }
 
 // The task's process: the user, privileges, cwd and signals it runs with. It
 // shares init's memory (vfork) until it execs or exits.
 int run_task(void* plan) {
   Plan& p = *static_cast<Plan*>(plan);
-  close(kStatusFd);
-  setpgid(0, 0);
+  sys(SYS_close, kStatusFd);
+  sys(SYS_setpgid, 0, 0);
   const SandboxedCommand& c = p.c;
   if (c.uid) {
-    // Raw system calls: glibc's wrappers would signal the worker's threads.
-    if (syscall(SYS_setgroups, c.groups.size(), c.groups.data()) != 0) fail("setgroups", nullptr, errno);
-    if (syscall(SYS_setresgid, c.gid, c.gid, c.gid) != 0) fail("setgid", nullptr, errno);
-    if (syscall(SYS_setresuid, *c.uid, *c.uid, *c.uid) != 0) fail("setuid", nullptr, errno);
+    if (long rc = sys(SYS_setgroups, static_cast<long>(c.groups.size()), addr(c.groups.data())); rc != 0) {
+      fail("setgroups", nullptr, rc);
+    }
+    if (long rc = sys(SYS_setresgid, c.gid, c.gid, c.gid); rc != 0) fail("setgid", nullptr, rc);
+    if (long rc = sys(SYS_setresuid, *c.uid, *c.uid, *c.uid); rc != 0) fail("setuid", nullptr, rc);
   }
   // Nothing the task runs (setuid programs, file capabilities) gains privileges.
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs", nullptr, errno);
-  if (!c.cwd.empty() && chdir(c.cwd.c_str()) != 0) fail("chdir", c.cwd.c_str(), errno);
-  default_signals();
+  if (long rc = sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); rc != 0) fail("no_new_privs", nullptr, rc);
+  if (!c.cwd.empty()) {
+    if (long rc = sys(SYS_chdir, addr(c.cwd.c_str())); rc != 0) fail("chdir", c.cwd.c_str(), rc);
+  }
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) default_signal(sig);
+  }
   sigset_t none;
   sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  set_signal_mask(&none);
   exec_command(p);
 }
 
-void forward(int sig) { kill(-1, sig); }  // every process of the namespace but init
-
-// Pid 1 of the new namespaces. Every signal is blocked on entry.
-[[noreturn]] void run_init(Plan& p) {
+// Pid 1 of the new namespaces. Every signal stays blocked: init takes them
+// with sigtimedwait, so no handler of the worker's (whose memory it may share)
+// ever runs here, and none is needed.
+int run_init(void* plan) {
+  Plan& p = *static_cast<Plan*>(plan);
   const SandboxedCommand& c = p.c;
-  default_signals();
-  setpgid(0, 0);
+  default_signal(SIGCHLD);  // not ignored: init waits for its children
+  sys(SYS_setpgid, 0, 0);
   if (!c.cgroup_procs.empty()) {
-    int fd = open(c.cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "0", 1) != 1) fail("join", c.cgroup_procs.c_str(), errno);
-    close(fd);
+    const long fd = sys(SYS_openat, AT_FDCWD, addr(c.cgroup_procs.c_str()), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fail("join", c.cgroup_procs.c_str(), fd);
+    if (long rc = sys(SYS_write, fd, addr("0"), 1); rc != 1) fail("join", c.cgroup_procs.c_str(), rc);
+    sys(SYS_close, fd);
   }
   if (!c.probe) open_as(STDIN_FILENO, "/dev/null", O_RDONLY);
   if (!c.stdout_path.empty()) open_as(STDOUT_FILENO, c.stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC);
   if (!c.stderr_path.empty()) open_as(STDERR_FILENO, c.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC);
   make_private_view(p);
-  if (c.probe) _exit(0);
+  if (c.probe) leave(0);
   // Only stdio and the status pipe stay open: the task must not hold the
   // worker's sockets (a killed worker's connections close when it dies).
-  if (p.report_fd != kStatusFd && dup2(p.report_fd, kStatusFd) < 0) fail("dup2", nullptr, errno);
-  fcntl(kStatusFd, F_SETFD, FD_CLOEXEC);
-  syscall(SYS_close_range, kStatusFd + 1, ~0U, 0);
+  if (p.report_fd != kStatusFd) {
+    if (long rc = sys(SYS_dup3, p.report_fd, kStatusFd, O_CLOEXEC); rc < 0) fail("dup2", nullptr, rc);
+  }
+  sys(SYS_fcntl, kStatusFd, F_SETFD, FD_CLOEXEC);
+  sys(SYS_close_range, kStatusFd + 1, ~0U, 0);
 
-  struct sigaction fwd {};
-  fwd.sa_handler = forward;
-  sigemptyset(&fwd.sa_mask);
-  for (int sig : kForwarded) sigaction(sig, &fwd, nullptr);
-  // Signals stay blocked until the task exists, so none is passed on to nobody.
-  // vfork: the task borrows init's memory until its exec, no page tables copied.
-  char* stack_top = p.task_stack.get() + Plan::kTaskStack;
-  const pid_t task = clone(run_task, stack_top, CLONE_VM | CLONE_VFORK | SIGCHLD, &p);
-  if (task < 0) fail("fork", nullptr, errno);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // vfork: the task borrows this memory until its exec, no page tables copied.
+  const long task = sys_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, p.task_stack + Plan::kStack,
+                              run_task, &p);
+  if (task < 0) fail("fork", nullptr, task);
+  sigset_t wanted;
+  sigemptyset(&wanted);
+  sigaddset(&wanted, SIGCHLD);
+  for (int sig : kForwarded) sigaddset(&wanted, sig);
   for (;;) {
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0 && errno == EINTR) continue;
-    if (pid < 0) _exit(kSetupFailed);  // cannot happen: the task is our child
-    if (pid != task) continue;         // an orphan the task left: reaped
-    (void)!write(kStatusFd, &status, sizeof status);
-    _exit(0);  // the kernel kills the rest of the namespace
+    siginfo_t info;
+    const long sig = sys(SYS_rt_sigtimedwait, addr(&wanted), addr(&info), 0, NSIG / 8);
+    if (sig < 0) continue;  // EINTR (a stop and continue)
+    if (sig != SIGCHLD) {
+      sys(SYS_kill, -1, sig);  // every process of the namespace but init
+      continue;
+    }
+    for (;;) {  // signals coalesce: reap every child that ended
+      int status = 0;
+      const long pid = sys(SYS_wait4, -1, addr(&status), WNOHANG, 0);
+      if (pid <= 0) break;
+      if (pid != task) continue;  // an orphan the task left: reaped
+      sys(SYS_write, kStatusFd, addr(&status), sizeof status);
+      leave(0);  // the kernel kills the rest of the namespace
+    }
   }
 }
 
@@ -274,23 +380,25 @@ void fill_plan(Plan& p) {
 
 }  // namespace
 
-Result<SandboxedProcess> spawn_sandboxed(const SandboxedCommand& command) {
+Result<SandboxedProcess> spawn_sandboxed(SandboxedCommand command) {
   if (command.argv.empty() && !command.probe) {
     return make_error(ErrorCode::invalid_argument, "spawn: empty command");
   }
-  Plan plan(command);
-  fill_plan(plan);
+  // Not make_shared: that would zero the stacks.
+  std::shared_ptr<Plan> plan(new Plan(std::move(command)));
+  fill_plan(*plan);
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return errno_error("pipe", errno);
-  plan.report_fd = pipe_fds[1];
+  plan->report_fd = pipe_fds[1];
 
   // The children start with every signal blocked: a worker's handler must
-  // never run in them.
+  // never run in them. glibc's clone() runs no fork handlers (their locks may
+  // be held by threads that are not in a copy).
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  const pid_t pid = raw_clone(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC);
-  if (pid == 0) run_init(plan);
+  const int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | (kShareMemory ? CLONE_VM : 0);
+  const pid_t pid = clone(run_init, plan->init_stack + Plan::kStack, flags | SIGCHLD, plan.get());
   const int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(pipe_fds[1]);
@@ -299,7 +407,7 @@ Result<SandboxedProcess> spawn_sandboxed(const SandboxedCommand& command) {
     return errno_error("clone into new namespaces", err);
   }
   setpgid(pid, pid);  // init does it too: whichever runs first, kill(-pid) reaches it
-  return SandboxedProcess{pid, pipe_fds[0]};
+  return SandboxedProcess{pid, pipe_fds[0], std::move(plan)};
 }
 
 std::vector<gid_t> user_groups(uid_t uid, gid_t gid) {

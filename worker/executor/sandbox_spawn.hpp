@@ -18,12 +18,13 @@
 //         signal dispositions and execs the command (looked up in the task's
 //         PATH).
 //
-// Init is a copy of the multi-threaded worker made with the raw clone system
-// call (no fork handlers: their locks may be held by threads that are not in
-// the copy); the task borrows init's memory until its exec (vfork). Both run
-// only async-signal-safe code on data laid out before the clone (Plan): no
-// allocation, no locks, no glibc wrappers that assume the worker's threads
-// (set*id go through syscall(2)).
+// On x86-64 init shares the worker's memory (CLONE_VM) instead of being a copy
+// of it: no page tables are copied, and the worker takes no copy-on-write
+// faults afterwards. The task borrows init's memory until its exec (vfork).
+// Both run only async-signal-safe code on data laid out before the clone
+// (Plan), make their system calls without glibc's wrappers (which would write
+// errno, the cloning thread's), never allocate or lock, and run no signal
+// handler: init takes its signals with sigtimedwait.
 //
 // Init exits 125 when the sandbox cannot be set up (the reason is on the
 // task's stderr); the task exits 126/127 when the command cannot be executed.
@@ -31,6 +32,7 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,9 +59,12 @@ struct SandboxedCommand {
 struct SandboxedProcess {
   pid_t pid = -1;         // init, leader of its process group
   int status_fd = -1;     // the task's wait status (an int) is readable here once init ended
+  // What init runs on (its stack, the plan). Init may share the worker's
+  // memory: release this only after init was reaped.
+  std::shared_ptr<void> memory;
 };
 
-Result<SandboxedProcess> spawn_sandboxed(const SandboxedCommand& command);
+Result<SandboxedProcess> spawn_sandboxed(SandboxedCommand command);
 
 // The supplementary groups of the user owning `uid` (just `gid` without a
 // passwd entry), looked up once by the worker: the children cannot use NSS.
