@@ -397,7 +397,11 @@ Result<SandboxedProcess> spawn_sandboxed(SandboxedCommand command) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  const int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | (kShareMemory ? CLONE_VM : 0);
+  // Not with a memory limit: in the limit's cgroup the OOM killer would weigh
+  // init by the worker's memory, and killing it kills every process that
+  // shares it, the worker included.
+  const bool share = kShareMemory && plan->c.cgroup_procs.empty();
+  const int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | (share ? CLONE_VM : 0);
   const pid_t pid = clone(run_init, plan->init_stack + Plan::kStack, flags | SIGCHLD, plan.get());
   const int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);

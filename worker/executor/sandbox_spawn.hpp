@@ -18,9 +18,11 @@
 //         signal dispositions and execs the command (looked up in the task's
 //         PATH).
 //
-// On x86-64 init shares the worker's memory (CLONE_VM) instead of being a copy
-// of it: no page tables are copied, and the worker takes no copy-on-write
-// faults afterwards. The task borrows init's memory until its exec (vfork).
+// On x86-64, for a task without a memory limit, init shares the worker's
+// memory (CLONE_VM) instead of being a copy of it: no page tables are copied,
+// and the worker takes no copy-on-write faults afterwards. (With a limit, init
+// is a copy: the OOM killer of the limit's cgroup must never weigh, or kill,
+// a process that shares the worker's memory.) The task borrows init's memory until its exec (vfork).
 // Both run only async-signal-safe code on data laid out before the clone
 // (Plan), make their system calls without glibc's wrappers (which would write
 // errno, the cloning thread's), never allocate or lock, and run no signal
