@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/fs/fs.hpp"
+#include "common/proto/wire_json.hpp"
 #include "master/api/routes.hpp"
 
 namespace drover::master {
@@ -25,6 +26,14 @@ Result<std::int64_t> int_param(const std::string& text, const char* what) {
 constexpr Duration kMaxPoll = std::chrono::seconds(60);
 constexpr std::size_t kMaxReportsPerBatch = 10000;
 
+// A 200 with the hand-written JSON of `message`, or nlohmann's when that has
+// strings that are not UTF-8 (its error handler replaces their bytes).
+template <class T>
+Response json_response(std::optional<std::string> text, const T& message) {
+  if (!text) return Response::json(200, nlohmann::json(message));
+  return Response::text(200, std::move(*text), "application/json");
+}
+
 // One batch of reports in flight: answered once every item has its result.
 struct BatchReply {
   ReportBatchReply reply;
@@ -37,7 +46,7 @@ struct BatchReply {
       slot.code = std::string(to_string(r.error().code));
       slot.message = r.error().message;
     }
-    if (--left == 0) respond(Response::json(200, nlohmann::json(reply)));
+    if (--left == 0) respond(json_response(report_batch_reply_json(reply), reply));
   }
 };
 
@@ -92,7 +101,9 @@ void add_internal_routes(http::Router& router, Coordinator& co, WorkerLogTokens*
     if (!wait.ok()) return respond(Response::error(wait.error()));
     Duration d = std::clamp<Duration>(Duration{*wait}, Duration{0}, kMaxPoll);
     std::string id = req.param("id");
-    std::uint64_t poll = co.poll_work(id, d, respond_json<WorkReply>(std::move(respond)));
+    std::uint64_t poll = co.poll_work(id, d, [respond = std::move(respond)](Result<WorkReply> r) {
+      respond(r.ok() ? json_response(work_reply_json(*r), *r) : Response::error(r.error()));
+    });
     // A killed worker closes this connection at once: notice it without waiting for heartbeats.
     if (poll) req.on_disconnect([&co, id, poll] { co.poll_disconnected(id, poll); });
   });
@@ -112,7 +123,7 @@ void add_internal_routes(http::Router& router, Coordinator& co, WorkerLogTokens*
     co.attempt_finished(*id, *report, respond_json<Ok>(std::move(respond)));
   });
   router.add_async("POST", "/internal/v1/attempts/reports", [&co](Request& req, Respond respond) {
-    auto batch = parse_body<ReportBatch>(req.body);
+    auto batch = parse_report_batch(req.body);
     if (!batch.ok()) return respond(Response::error(batch.error()));
     handle_batch(co, std::move(*batch), std::move(respond));
   });

@@ -1,0 +1,35 @@
+#pragma once
+// Hand-written JSON for the two messages on the master's hot path: the work a
+// poll hands out (WorkReply) and a worker's batched reports (ReportBatch) with
+// their reply. A million-task job moves about two of these per ten tasks, and
+// building and walking nlohmann's DOM for them (a std::map and a heap string
+// per key) was a third of the master's cpu.
+//
+// Same wire format as nlohmann::json(x).dump() and .get<T>(), byte for byte
+// and rule for rule (the unit tests compare them): keys in sorted order, the
+// same escapes, missing keys take their defaults, unknown keys are ignored,
+// numbers convert like get<T>() (booleans count as 0/1), and an unknown state
+// reads as the first one. Errors differ only in wording: they name the field
+// ("finished[2].report.exit_code: must be a number").
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/base/result.hpp"
+#include "common/proto/assignment.hpp"
+
+namespace drover {
+
+// nlohmann::json(reply).dump(); nullopt when a string in it is not valid
+// UTF-8 (let nlohmann write it then, with its error handler).
+std::optional<std::string> work_reply_json(const WorkReply& reply);
+std::optional<std::string> report_batch_reply_json(const ReportBatchReply& reply);
+
+// nlohmann::json::parse(body).get<ReportBatch>(), without the DOM.
+Result<ReportBatch> parse_report_batch(std::string_view body);
+
+// Appends `s` as a JSON string (quoted, escaped like nlohmann's dump()).
+// False, with `out` unchanged, when `s` is not valid UTF-8.
+bool append_json_string(std::string& out, std::string_view s);
+
+}  // namespace drover

@@ -1,0 +1,212 @@
+// The hand-written JSON of the hot worker-protocol messages against
+// nlohmann's: the same bytes out, the same structs in.
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "common/proto/wire_json.hpp"
+
+using namespace drover;
+using nlohmann::json;
+
+namespace {
+
+// Strings that exercise every escape, multi-byte UTF-8 and plain runs.
+std::string random_text(std::mt19937& rng) {
+  static const std::vector<std::string> pieces = {
+      "", "a", "job-7", "\"", "\\", "/", "\b", "\f", "\n", "\r", "\t", std::string(1, '\0'),
+      "\x01", "\x1f", "\x7f", " ", "é", "€", "😀", "日本", "{\"k\":[1]}", "line\nnext"};
+  std::string s;
+  const int n = static_cast<int>(rng() % 6);
+  for (int i = 0; i < n; ++i) s += pieces[rng() % pieces.size()];
+  return s;
+}
+
+std::int64_t random_int(std::mt19937& rng) {
+  static const std::vector<std::int64_t> values = {
+      0, 1, -1, 7, 30000, -42, INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, 1'700'000'000'123};
+  return values[rng() % values.size()];
+}
+
+Assignment random_assignment(std::mt19937& rng) {
+  Assignment a;
+  a.attempt_id = random_int(rng);
+  a.job = random_text(rng);
+  a.stage = random_text(rng);
+  a.index = random_int(rng);
+  a.count = random_int(rng);
+  a.attempt = static_cast<int>(rng() % 5);
+  a.input_kind = random_text(rng);
+  a.input = random_text(rng);
+  for (int i = static_cast<int>(rng() % 3); i > 0; --i) a.inputs.push_back(random_text(rng));
+  a.partition = random_int(rng);
+  a.bundle_digest = random_text(rng);
+  for (int i = static_cast<int>(rng() % 4); i > 0; --i) a.command.push_back(random_text(rng));
+  for (int i = static_cast<int>(rng() % 4); i > 0; --i) a.env[random_text(rng)] = random_text(rng);
+  a.timeout_ms = random_int(rng);
+  a.checkpoint_interval_ms = random_int(rng);
+  static const std::vector<double> cpus = {1, 0.5, 0.25, 2, 16, 0.1, 1e-7, 3.75, 1e20};
+  a.cpus = cpus[rng() % cpus.size()];
+  a.memory = rng() % 2 ? 0 : UINT64_MAX - rng() % 1000;
+  for (int i = static_cast<int>(rng() % 3); i > 0; --i) {
+    a.upstream.push_back({random_text(rng), random_int(rng), random_text(rng)});
+  }
+  a.checkpoint_digest = random_text(rng);
+  return a;
+}
+
+AttemptReport random_report(std::mt19937& rng) {
+  static const std::vector<AttemptState> states = {AttemptState::succeeded, AttemptState::failed,
+                                                   AttemptState::killed, AttemptState::running};
+  AttemptReport r;
+  r.state = states[rng() % states.size()];
+  r.exit_code = static_cast<int>(random_int(rng) % 256);
+  r.signal = static_cast<int>(rng() % 32);
+  r.reason = random_text(rng);
+  r.message = random_text(rng);
+  r.output_digest = random_text(rng);
+  r.output_bytes = rng() % 2 ? rng() : UINT64_MAX;
+  r.stdout_digest = random_text(rng);
+  r.stderr_digest = random_text(rng);
+  r.started_at = random_int(rng);
+  r.finished_at = random_int(rng);
+  r.checkpoint_digest = random_text(rng);
+  r.cpu_ms = random_int(rng);
+  for (int i = static_cast<int>(rng() % 3); i > 0; --i) {
+    r.missing_upstream.push_back({random_text(rng), random_int(rng), random_text(rng)});
+  }
+  return r;
+}
+
+ReportBatch random_batch(std::mt19937& rng) {
+  ReportBatch b;
+  for (int i = static_cast<int>(rng() % 4); i > 0; --i) b.started.push_back({random_int(rng), random_int(rng)});
+  for (int i = static_cast<int>(rng() % 4); i > 0; --i) b.finished.push_back({random_int(rng), random_report(rng)});
+  return b;
+}
+
+// What nlohmann reads from `body`, as JSON (the structs have no operator==).
+json nlohmann_reads(const std::string& body) { return json(json::parse(body).get<ReportBatch>()); }
+
+json ours_reads(const std::string& body) {
+  auto batch = parse_report_batch(body);
+  REQUIRE(batch.ok());
+  return json(*batch);
+}
+
+std::string parse_error_of(const std::string& body) {
+  auto batch = parse_report_batch(body);
+  REQUIRE_FALSE(batch.ok());
+  CHECK(batch.error().code == ErrorCode::invalid_argument);
+  return batch.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("work replies are written byte for byte as nlohmann writes them") {
+  std::mt19937 rng(12345);
+  for (int round = 0; round < 500; ++round) {
+    WorkReply reply;
+    for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.assignments.push_back(random_assignment(rng));
+    for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.kill.push_back(random_int(rng));
+    reply.drain = rng() % 2 == 0;
+    const std::string expected = json(reply).dump();
+    REQUIRE(work_reply_json(reply) == std::optional<std::string>(expected));
+  }
+  CHECK(*work_reply_json(WorkReply{}) == json(WorkReply{}).dump());
+}
+
+TEST_CASE("report batch replies are written byte for byte as nlohmann writes them") {
+  std::mt19937 rng(777);
+  for (int round = 0; round < 200; ++round) {
+    ReportBatchReply reply;
+    for (int i = static_cast<int>(rng() % 4); i > 0; --i) {
+      ReportResult r;
+      r.attempt_id = random_int(rng);
+      r.status = rng() % 2 ? 200 : 409;
+      r.code = random_text(rng);
+      r.message = random_text(rng);
+      (rng() % 2 ? reply.started : reply.finished).push_back(r);
+    }
+    REQUIRE(*report_batch_reply_json(reply) == json(reply).dump());
+  }
+}
+
+TEST_CASE("strings that are not UTF-8 are left to nlohmann") {
+  std::string out = "x";
+  for (const std::string bad : {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    CHECK_FALSE(append_json_string(out, bad));
+    CHECK(out == "x");  // unchanged
+  }
+  WorkReply reply;
+  reply.assignments.emplace_back();
+  reply.assignments[0].job = "bad\xff";
+  CHECK_FALSE(work_reply_json(reply).has_value());
+}
+
+TEST_CASE("report batches read the same structs as nlohmann reads") {
+  std::mt19937 rng(4242);
+  for (int round = 0; round < 500; ++round) {
+    const std::string body = json(random_batch(rng)).dump();
+    REQUIRE(ours_reads(body) == nlohmann_reads(body));
+  }
+}
+
+TEST_CASE("report batches follow nlohmann's rules for missing, unknown, repeated and odd values") {
+  const std::vector<std::string> bodies = {
+      R"({})",
+      R"({"started":[]})",
+      R"({"started":[{}],"finished":[{}]})",
+      R"({"finished":[{"attempt_id":3,"report":{}}]})",
+      // unknown keys, with nested values, anywhere
+      R"({"x":{"started":[1,{"y":[]}]},"started":[{"attempt_id":1,"zz":[{"a":{}}],"started_at":5}],)"
+      R"("finished":[{"extra":null,"attempt_id":2,"report":{"state":"succeeded","q":[[[]]],"cpu_ms":9}}]})",
+      // a repeated key: the last one counts, whole
+      R"({"started":[{"attempt_id":1}],"started":[{"attempt_id":2},{"attempt_id":3}]})",
+      R"({"finished":[{"report":{"reason":"a","cpu_ms":4},"report":{"message":"b"}}]})",
+      // numbers convert like get<T>(): floats truncate, an int takes booleans as 0 and 1
+      R"({"started":[{"attempt_id":7.9,"started_at":-2}],"finished":[{"attempt_id":1,)"
+      R"("report":{"exit_code":-3.5,"output_bytes":18446744073709551615,"signal":true}}]})",
+      // an unknown or odd state reads as the first one
+      R"({"finished":[{"report":{"state":"exploded"}},{"report":{"state":3}},)"
+      R"({"report":{"state":null}},{"report":{"state":{"a":1}}},{"report":{"state":[1]}}]})",
+      R"({"finished":[{"report":{"missing_upstream":[{"stage":"s","index":2,"digest":"d"},{}]}}]})",
+      R"(  {"started" : [ { "attempt_id" : 1 } ] }  )",
+  };
+  for (const auto& body : bodies) {
+    INFO(body);
+    CHECK(ours_reads(body) == nlohmann_reads(body));
+  }
+}
+
+TEST_CASE("a bad report batch is refused with the field it is about") {
+  CHECK_THAT(parse_error_of("[]"), Catch::Contains("must be a JSON object"));
+  CHECK_THAT(parse_error_of("5"), Catch::Contains("must be a JSON object"));
+  CHECK_THAT(parse_error_of("null"), Catch::Contains("must be a JSON object"));
+  CHECK_THAT(parse_error_of(R"({"started":5})"), Catch::Contains("started: must be an array"));
+  CHECK_THAT(parse_error_of(R"({"started":[{"attempt_id":1},7]})"),
+             Catch::Contains("started[1]: must be an object"));
+  CHECK_THAT(parse_error_of(R"({"started":[{"attempt_id":"x"}]})"),
+             Catch::Contains("started[0].attempt_id: must be a number"));
+  CHECK_THAT(parse_error_of(R"({"finished":[{},{"report":{"exit_code":null}}]})"),
+             Catch::Contains("finished[1].report.exit_code: must be a number"));
+  CHECK_THAT(parse_error_of(R"({"started":[{"started_at":true}]})"),
+             Catch::Contains("started[0].started_at: must be a number, not a boolean"));
+  CHECK_THAT(parse_error_of(R"({"finished":[{"report":{"message":4}}]})"),
+             Catch::Contains("finished[0].report.message: must be a string"));
+  CHECK_THAT(parse_error_of(R"({"finished":[{"report":[]}]})"),
+             Catch::Contains("finished[0].report: must be an object"));
+  CHECK_THAT(parse_error_of(R"({"finished":[{"report":{"missing_upstream":[{"index":[]}]}}]})"),
+             Catch::Contains("finished[0].report.missing_upstream[0].index: must be a number"));
+  CHECK_THAT(parse_error_of(R"({"started":[)"), Catch::Contains("parse error"));
+  CHECK_THAT(parse_error_of(R"({"started":[]} x)"), Catch::Contains("parse error"));
+  CHECK_THAT(parse_error_of(""), Catch::Contains("parse error"));
+  // Whatever we refuse, nlohmann refuses too.
+  for (const std::string body : {"[]", "5", R"({"started":5})", R"({"started":[7]})",
+                                 R"({"started":[{"attempt_id":"x"}]})", R"({"finished":[{"report":[]}]})",
+                                 R"({"finished":[{"report":{"message":4}}]})",
+                                 R"({"started":[{"started_at":true}]})"}) {
+    INFO(body);
+    CHECK_THROWS(nlohmann_reads(body));
+  }
+}
