@@ -1,9 +1,9 @@
 #pragma once
-// Hand-written JSON for the two messages on the master's hot path: the work a
-// poll hands out (WorkReply) and a worker's batched reports (ReportBatch) with
-// their reply. A million-task job moves about two of these per ten tasks, and
-// building and walking nlohmann's DOM for them (a std::map and a heap string
-// per key) was a third of the master's cpu.
+// Hand-written JSON for the messages of the worker protocol's hot path: the
+// work a poll hands out (WorkReply) and a worker's batched reports
+// (ReportBatch) with their reply. A million-task job moves about two of these
+// per ten tasks, and building and walking nlohmann's DOM for them (a std::map
+// and a heap string per key) was a third of the master's cpu.
 //
 // Same wire format as nlohmann::json(x).dump() and .get<T>(), byte for byte
 // and rule for rule (the unit tests compare them): keys in sorted order, the
@@ -24,9 +24,12 @@ namespace drover {
 // UTF-8 (let nlohmann write it then, with its error handler).
 std::optional<std::string> work_reply_json(const WorkReply& reply);
 std::optional<std::string> report_batch_reply_json(const ReportBatchReply& reply);
+std::optional<std::string> report_batch_json(const ReportBatch& batch);
 
-// nlohmann::json::parse(body).get<ReportBatch>(), without the DOM.
+// nlohmann::json::parse(body).get<T>(), without the DOM.
 Result<ReportBatch> parse_report_batch(std::string_view body);
+Result<WorkReply> parse_work_reply(std::string_view body);
+Result<ReportBatchReply> parse_report_batch_reply(std::string_view body);
 
 // Appends `s` as a JSON string (quoted, escaped like nlohmann's dump()).
 // False, with `out` unchanged, when `s` is not valid UTF-8.

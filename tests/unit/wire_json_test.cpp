@@ -210,3 +210,64 @@ TEST_CASE("a bad report batch is refused with the field it is about") {
     CHECK_THROWS(nlohmann_reads(body));
   }
 }
+
+TEST_CASE("report batches are written byte for byte as nlohmann writes them") {
+  std::mt19937 rng(99);
+  for (int round = 0; round < 300; ++round) {
+    const ReportBatch batch = random_batch(rng);
+    REQUIRE(*report_batch_json(batch) == json(batch).dump());
+  }
+}
+
+TEST_CASE("work replies and report batch replies read the same structs as nlohmann reads") {
+  std::mt19937 rng(2024);
+  for (int round = 0; round < 300; ++round) {
+    WorkReply reply;
+    for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.assignments.push_back(random_assignment(rng));
+    for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.kill.push_back(random_int(rng));
+    reply.drain = rng() % 2 == 0;
+    const std::string body = json(reply).dump();
+    auto ours = parse_work_reply(body);
+    REQUIRE(ours.ok());
+    REQUIRE(json(*ours) == json(json::parse(body).get<WorkReply>()));
+
+    ReportBatchReply results;
+    for (int i = static_cast<int>(rng() % 4); i > 0; --i) {
+      ReportResult r;
+      r.attempt_id = random_int(rng);
+      r.status = rng() % 2 ? 200 : 404;
+      r.code = random_text(rng);
+      r.message = random_text(rng);
+      (rng() % 2 ? results.started : results.finished).push_back(r);
+    }
+    const std::string reply_body = json(results).dump();
+    auto read = parse_report_batch_reply(reply_body);
+    REQUIRE(read.ok());
+    REQUIRE(json(*read) == json(json::parse(reply_body).get<ReportBatchReply>()));
+  }
+  const std::vector<std::string> odd = {
+      R"({})",
+      R"({"assignments":[{}],"kill":[1,2.7,-3],"drain":true,"later":{"x":[1]}})",
+      R"({"assignments":[{"env":{"A":"1","B":"2"},"env":{"C":"3"},"command":["a"],"command":["b","c"],)"
+      R"("cpus":2,"memory":5.5,"attempt":true,"upstream":[{"stage":"s"}],"inputs":[]}]})",
+  };
+  for (const auto& body : odd) {
+    INFO(body);
+    auto ours = parse_work_reply(body);
+    REQUIRE(ours.ok());
+    CHECK(json(*ours) == json(json::parse(body).get<WorkReply>()));
+  }
+  for (const std::string bad : {R"({"kill":[true]})", R"({"kill":["1"]})", R"({"kill":5})",
+                                R"({"drain":1})", R"({"assignments":[{"env":{"A":1}}]})",
+                                R"({"assignments":[{"env":[]}]})", R"({"assignments":[{"command":"ls"}]})",
+                                R"({"assignments":[{"command":[1]}]})", R"({"assignments":[{"cpus":true}]})",
+                                R"({"assignments":{}})"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_work_reply(bad).ok());
+    CHECK_THROWS(json::parse(bad).get<WorkReply>());
+  }
+  CHECK_THAT(parse_work_reply(R"({"assignments":[{},{"env":{"HOME":7}}]})").error().message,
+             Catch::Contains("assignments[1].env.HOME: must be a string, not a number"));
+  CHECK_THAT(parse_work_reply(R"({"kill":[1,"x"]})").error().message,
+             Catch::Contains("kill[1]: must be a number, not a string"));
+}

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "common/http/client.hpp"
+#include "common/proto/wire_json.hpp"
 #include "worker/agent/master_api.hpp"
 
 namespace drover::worker {
@@ -26,6 +27,13 @@ Result<T> parse_json(const nlohmann::json& j, const char* what) {
     return make_error(ErrorCode::unavailable,
                       fmt::format("bad {} from master: {}", what, e.what()));
   }
+}
+
+// A reply read by wire_json: a bad one is the master's fault.
+template <typename T>
+Result<T> from_master(Result<T> read, const char* what) {
+  if (read.ok()) return read;
+  return make_error(ErrorCode::unavailable, fmt::format("bad {} from master: {}", what, read.error().message));
 }
 
 }  // namespace
@@ -104,9 +112,11 @@ Result<RegistrationReply> HttpMasterApi::register_worker(const WorkerRegistratio
 Result<WorkReply> HttpMasterApi::poll_work(const std::string& worker_id, Duration wait) {
   auto target = fmt::format("/internal/v1/workers/{}/work?wait_ms={}", http::url_encode(worker_id),
                             wait.count());
-  auto j = call_json("GET", target, nullptr, wait + std::chrono::seconds(15));
-  if (!j.ok()) return j.error();
-  return parse_json<WorkReply>(*j, "work reply");
+  auto response = send("GET", target, std::string{}, std::string{}, wait + std::chrono::seconds(15));
+  if (!response.ok()) return response.error();
+  if (!response->ok()) return status_error(*response);
+  if (response->body.empty()) return WorkReply{};
+  return from_master(parse_work_reply(response->body), "work reply");
 }
 
 Result<HeartbeatReply> HttpMasterApi::heartbeat(const std::string& worker_id, const Heartbeat& hb) {
@@ -127,9 +137,9 @@ Status HttpMasterApi::attempt_finished(std::int64_t attempt_id, const AttemptRep
 
 Result<ReportBatchReply> HttpMasterApi::send_reports(const ReportBatch& batch) {
   if (!batch_endpoint_.load()) return send_reports_one_by_one(batch);
-  nlohmann::json body = batch;
-  auto response = send("POST", "/internal/v1/attempts/reports", body.dump(), "application/json",
-                       Duration{0});
+  std::string body = report_batch_json(batch).value_or(
+      nlohmann::json(batch).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  auto response = send("POST", "/internal/v1/attempts/reports", body, "application/json", Duration{0});
   if (!response.ok()) return response.error();
   if (response->status == 404 || response->status == 405) {
     // A master older than the endpoint (it never answers 404 for a whole batch).
@@ -137,9 +147,7 @@ Result<ReportBatchReply> HttpMasterApi::send_reports(const ReportBatch& batch) {
     return send_reports_one_by_one(batch);
   }
   if (!response->ok()) return status_error(*response);
-  auto j = nlohmann::json::parse(response->body, nullptr, false);
-  if (j.is_discarded()) return make_error(ErrorCode::unavailable, "bad JSON from master for reports");
-  return parse_json<ReportBatchReply>(j, "reports reply");
+  return from_master(parse_report_batch_reply(response->body), "reports reply");
 }
 
 Result<ReportBatchReply> HttpMasterApi::send_reports_one_by_one(const ReportBatch& batch) {

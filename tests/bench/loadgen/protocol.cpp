@@ -9,6 +9,7 @@
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
+#include "common/proto/wire_json.hpp"
 
 namespace drover::loadgen {
 
@@ -27,6 +28,13 @@ Result<T> decode(const nlohmann::json& j, const char* what) {
   } catch (const std::exception& e) {
     return make_error(ErrorCode::unavailable, fmt::format("bad {} from master: {}", what, e.what()));
   }
+}
+
+// A reply read by wire_json; a bad one counts as an error.
+template <typename T>
+Result<T> counted(Result<T> read, Tally& tally) {
+  if (!read.ok()) ++tally.errors;
+  return read;
 }
 
 }  // namespace
@@ -128,16 +136,19 @@ Result<HeartbeatReply> Connection::heartbeat(const std::string& id, const Heartb
 
 Result<WorkReply> Connection::poll_work(const std::string& id, std::int64_t wait_ms, Tally& tally) {
   auto target = fmt::format("/internal/v1/workers/{}/work?wait_ms={}", http::url_encode(id), wait_ms);
-  auto j = call_json("GET", target, nullptr, tally.poll, tally);
-  if (!j.ok()) return j.error();
-  return decode<WorkReply>(*j, "work reply");
+  auto response = send("GET", target, std::string{}, "", tally.poll, tally);
+  if (!response.ok()) return response.error();
+  if (response->body.empty()) return WorkReply{};
+  return counted(parse_work_reply(response->body), tally);
 }
 
 Result<ReportBatchReply> Connection::reports(const ReportBatch& batch, Tally& tally) {
-  nlohmann::json body = batch;
-  auto j = call_json("POST", "/internal/v1/attempts/reports", &body, tally.reports, tally);
-  if (!j.ok()) return j.error();
-  return decode<ReportBatchReply>(*j, "reports reply");
+  // What a worker sends and reads: wire_json, as in worker/agent/http_master_api.cpp.
+  auto response = send("POST", "/internal/v1/attempts/reports", report_batch_json(batch).value_or(
+                           nlohmann::json(batch).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
+                       "application/json", tally.reports, tally);
+  if (!response.ok()) return response.error();
+  return counted(parse_report_batch_reply(response->body), tally);
 }
 
 Status Connection::upload(const EmptyOutput& blob, Tally& tally) {
