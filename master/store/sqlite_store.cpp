@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "master/store/schema.hpp"
 #include "master/store/statement.hpp"
@@ -63,10 +64,46 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::pa
   if (!reader.ok()) return reader.error();
   store->reader_ = *reader;
   sqlite3_busy_timeout(store->reader_, 5000);
+  auto checkpointer = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+  if (!checkpointer.ok()) return checkpointer.error();
+  store->checkpointer_ = *checkpointer;
+  sqlite3_busy_timeout(store->checkpointer_, 5000);
+  // A connection opens the database (and its WAL) lazily; until it has, a
+  // checkpoint through it does nothing.
+  if (sqlite3_exec(store->checkpointer_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr,
+                   nullptr) != SQLITE_OK) {
+    return make_error(ErrorCode::io, fmt::format("cannot read {}: {}", path.string(),
+                                                 sqlite3_errmsg(store->checkpointer_)));
+  }
+  DROVER_TRY(store->exec("PRAGMA wal_autocheckpoint=0"));  // the writer's commits never checkpoint
+  store->checkpoint_thread_ = std::thread([s = store.get()] { s->checkpoint_loop(); });
   return store;
 }
 
+void SqliteStore::checkpoint_loop() {
+  std::unique_lock lock(checkpoint_mu_);
+  while (!stopping_) {
+    checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_; });
+    lock.unlock();
+    // PASSIVE: copies what no reader still needs and never blocks the writer.
+    int rc = sqlite3_wal_checkpoint_v2(checkpointer_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      spdlog::warn("state checkpoint failed: {}", sqlite3_errmsg(checkpointer_));
+    }
+    lock.lock();
+  }
+}
+
 SqliteStore::~SqliteStore() {
+  if (checkpoint_thread_.joinable()) {
+    {
+      std::lock_guard lock(checkpoint_mu_);
+      stopping_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    checkpoint_thread_.join();
+  }
+  sqlite3_close(checkpointer_);
   statements_.reset();  // sqlite3_close() refuses a connection with live statements
   sqlite3_close(reader_);
   sqlite3_close(db_);

@@ -4,9 +4,16 @@
 // master; synchronous=FULL makes it survive power loss too. The writer
 // connection is opened without SQLite's own mutex (SQLITE_OPEN_NOMUTEX): only
 // one thread uses it at a time, as said above.
+//
+// Checkpoints (copying the WAL into the database file, with its fsync) run on
+// a thread and connection of their own, every 200 ms, instead of inside
+// whichever commit crossed SQLite's 1000-page mark: that commit, and every
+// reply waiting on it, took milliseconds longer.
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "master/store/store.hpp"
 
@@ -42,6 +49,12 @@ class SqliteStore final : public Store {
   sqlite3* db_;
   sqlite3* reader_ = nullptr;  // read-only connection for events(), used under reader_mu_
   std::mutex reader_mu_;
+  void checkpoint_loop();
+  sqlite3* checkpointer_ = nullptr;  // checkpoint_thread_'s connection
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool stopping_ = false;  // under checkpoint_mu_
+  std::thread checkpoint_thread_;
 };
 
 }  // namespace drover::master

@@ -117,6 +117,7 @@ struct SimWorker {
 };
 
 struct TaskRun {
+  TaskRun(const Options& options, const EmptyOutput& out) : o(options), output(out) {}
   const Options& o;
   const EmptyOutput& output;
   std::vector<std::unique_ptr<SimWorker>> workers;
@@ -273,7 +274,7 @@ int run_tasks(const Options& o) {
       return 1;
     }
   }
-  TaskRun run{o, *output};
+  TaskRun run(o, *output);
   for (int i = 0; i < o.workers; ++i) {
     run.workers.push_back(std::make_unique<SimWorker>());
     run.workers.back()->reg = registration(o, i);
