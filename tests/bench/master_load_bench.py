@@ -32,14 +32,17 @@ connections. No real worker runs; drover-master runs in a temp dir on
 (c) uses --task-threads loadgen threads for polls and reports (the reports
 wait for the group commit, so the rate grows with that concurrency; a real
 cluster has a reporter per slot) plus --threads heartbeat threads; (d) and
-the ceiling use --threads.
+the ceiling use --threads. Polls are long polls of --wait-ms (100): the
+master answers when the next assignments are durable, as it answers a
+worker's 20 s poll, instead of an empty reply and a poll again.
 
 Prints a summary; never asserts on timing. --json FILE writes the figures.
 --perf-dir DIR also records `perf record -g` of the master for --perf-seconds
 in each phase and writes the `perf report --no-children` top there.
 
 Usage: tests/bench/master_load_bench.py [--build build] [--tasks 1000000]
-       [--workers 1000] [--slots 16] [--task-threads 256] [--threads 32] [--deadline 150]
+       [--workers 1000] [--slots 16] [--task-threads 256] [--wait-ms 100] [--threads 32]
+       [--deadline 150]
        [--hb-workers 10000] [--seconds 20] [--only c|d] [--json FILE]
        [--perf-dir DIR] [--perf-seconds 10]
 Every process started here is stopped by PID, also on error.
@@ -229,7 +232,7 @@ def throughput(build, args, root):
                              "--slots", str(args.slots), "--threads", str(args.task_threads),
                              "--heartbeat-threads", str(args.threads),
                              "--expect", str(args.tasks), "--max-seconds", str(args.deadline),
-                             "--idle-seconds", "15"])
+                             "--idle-seconds", "15", "--wait-ms", str(args.wait_ms)])
         perf = None
         try:
             lg.registered.wait(timeout=300)
@@ -386,6 +389,9 @@ def main():
     ap.add_argument("--workers", type=int, default=1000)
     ap.add_argument("--slots", type=int, default=16)
     ap.add_argument("--threads", type=int, default=32)
+    ap.add_argument("--wait-ms", type=int, default=100,
+                    help="(c) wait_ms of each work poll: a long poll, as a worker's (20 s there; "
+                         "short here, as one loadgen thread serves several workers)")
     ap.add_argument("--task-threads", type=int, default=256,
                     help="(c) loadgen threads reporting tasks (--threads send heartbeats)")
     ap.add_argument("--deadline", type=float, default=150, help="(c) stops after this long")
