@@ -86,7 +86,7 @@ if(DROVER_DPKG_SHLIBDEPS AND DROVER_FILE_PROGRAM)
   set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, libc6, libstdc++6, libgcc-s1, libssl3, libsqlite3-0, \
-libarchive13, libyaml-cpp0.7, libspdlog1.10, libfmt9")
+libarchive13, libyaml-cpp0.7, libspdlog1.10, libfmt9, libjemalloc2")
 endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/deploy/debian/postinst

@@ -103,7 +103,7 @@ field() { dpkg-deb -f "$deb" "$1"; }
 [ -n "$(field Version)" ] && [ -n "$(field Maintainer)" ] && [ -n "$(field Description)" ] ||
   fail "Version, Maintainer and Description must be set"
 depends=$(field Depends)
-for d in adduser libc6 libstdc++6 libssl3 libsqlite3-0 libarchive13 libyaml-cpp0.7 libspdlog1.10 libfmt9; do
+for d in adduser libc6 libstdc++6 libssl3 libsqlite3-0 libarchive13 libyaml-cpp0.7 libspdlog1.10 libfmt9 libjemalloc2; do
   [[ ", $depends," == *", $d"[\ ,-]* ]] || fail "Depends lacks $d: $depends"  # libspdlog1.10-fmt9 too
 done
 installed_kib=$(field Installed-Size)
