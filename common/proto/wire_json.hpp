@@ -8,9 +8,12 @@
 // Same wire format as nlohmann::json(x).dump() and .get<T>(), byte for byte
 // and rule for rule (the unit tests compare them): keys in sorted order, the
 // same escapes, missing keys take their defaults, unknown keys are ignored,
-// numbers convert like get<T>() (booleans count as 0/1), and an unknown state
-// reads as the first one. Errors differ only in wording: they name the field
-// ("finished[2].report.exit_code: must be a number").
+// numbers convert like get<T>() (an int takes a boolean as 0/1), an unknown
+// state reads as the first one, and of a key given twice the last value
+// counts. Errors differ in wording: they name the field
+// ("finished[2].report.exit_code: must be a number"); and a key given twice
+// whose first value has the wrong type is refused, where nlohmann would
+// have kept only the second.
 #include <optional>
 #include <string>
 #include <string_view>
