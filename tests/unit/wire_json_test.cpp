@@ -85,6 +85,27 @@ ReportBatch random_batch(std::mt19937& rng) {
   return b;
 }
 
+WorkReply random_work_reply(std::mt19937& rng) {
+  WorkReply reply;
+  for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.assignments.push_back(random_assignment(rng));
+  for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.kill.push_back(random_int(rng));
+  reply.drain = rng() % 2 == 0;
+  return reply;
+}
+
+ReportBatchReply random_batch_reply(std::mt19937& rng) {
+  ReportBatchReply reply;
+  for (int i = static_cast<int>(rng() % 4); i > 0; --i) {
+    ReportResult r;
+    r.attempt_id = random_int(rng);
+    r.status = rng() % 2 ? 200 : 409;
+    r.code = random_text(rng);
+    r.message = random_text(rng);
+    (rng() % 2 ? reply.started : reply.finished).push_back(r);
+  }
+  return reply;
+}
+
 // What nlohmann reads from `body`, as JSON (the structs have no operator==).
 json nlohmann_reads(const std::string& body) { return json(json::parse(body).get<ReportBatch>()); }
 
@@ -106,10 +127,7 @@ std::string parse_error_of(const std::string& body) {
 TEST_CASE("work replies are written byte for byte as nlohmann writes them") {
   std::mt19937 rng(12345);
   for (int round = 0; round < 500; ++round) {
-    WorkReply reply;
-    for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.assignments.push_back(random_assignment(rng));
-    for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.kill.push_back(random_int(rng));
-    reply.drain = rng() % 2 == 0;
+    const WorkReply reply = random_work_reply(rng);
     const std::string expected = json(reply).dump();
     REQUIRE(work_reply_json(reply) == std::optional<std::string>(expected));
   }
@@ -119,15 +137,7 @@ TEST_CASE("work replies are written byte for byte as nlohmann writes them") {
 TEST_CASE("report batch replies are written byte for byte as nlohmann writes them") {
   std::mt19937 rng(777);
   for (int round = 0; round < 200; ++round) {
-    ReportBatchReply reply;
-    for (int i = static_cast<int>(rng() % 4); i > 0; --i) {
-      ReportResult r;
-      r.attempt_id = random_int(rng);
-      r.status = rng() % 2 ? 200 : 409;
-      r.code = random_text(rng);
-      r.message = random_text(rng);
-      (rng() % 2 ? reply.started : reply.finished).push_back(r);
-    }
+    const ReportBatchReply reply = random_batch_reply(rng);
     REQUIRE(*report_batch_reply_json(reply) == json(reply).dump());
   }
 }
@@ -222,25 +232,12 @@ TEST_CASE("report batches are written byte for byte as nlohmann writes them") {
 TEST_CASE("work replies and report batch replies read the same structs as nlohmann reads") {
   std::mt19937 rng(2024);
   for (int round = 0; round < 300; ++round) {
-    WorkReply reply;
-    for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.assignments.push_back(random_assignment(rng));
-    for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.kill.push_back(random_int(rng));
-    reply.drain = rng() % 2 == 0;
-    const std::string body = json(reply).dump();
+    const std::string body = json(random_work_reply(rng)).dump();
     auto ours = parse_work_reply(body);
     REQUIRE(ours.ok());
     REQUIRE(json(*ours) == json(json::parse(body).get<WorkReply>()));
 
-    ReportBatchReply results;
-    for (int i = static_cast<int>(rng() % 4); i > 0; --i) {
-      ReportResult r;
-      r.attempt_id = random_int(rng);
-      r.status = rng() % 2 ? 200 : 404;
-      r.code = random_text(rng);
-      r.message = random_text(rng);
-      (rng() % 2 ? results.started : results.finished).push_back(r);
-    }
-    const std::string reply_body = json(results).dump();
+    const std::string reply_body = json(random_batch_reply(rng)).dump();
     auto read = parse_report_batch_reply(reply_body);
     REQUIRE(read.ok());
     REQUIRE(json(*read) == json(json::parse(reply_body).get<ReportBatchReply>()));
