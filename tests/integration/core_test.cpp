@@ -160,8 +160,16 @@ stages:
 )");
   std::string done = first_line(c.cli({"submit", bundle.string()}).out);
   REQUIRE(c.cli({"wait", done}).exit_code == 0);
-  std::string cancelled = first_line(c.cli({"submit", bundle.string()}).out);
-  c.cli({"cancel", cancelled});
+  // Tasks that cannot end by themselves first: the cancel cannot come too late.
+  auto slow = write_bundle(tmp.path / "slow", R"(name: slow
+stages:
+  - name: s
+    command: ["sleep", "600"]
+    inputs: {range: 4}
+)");
+  std::string cancelled = first_line(c.cli({"submit", slow.string()}).out);
+  REQUIRE(c.cli({"cancel", cancelled}).exit_code == 0);
+  REQUIRE(c.get("/api/v1/jobs/" + cancelled)["state"] == "cancelled");
   auto before = c.get("/api/v1/jobs/" + done);
 
   const ExitStatus stopped = c.stop_master(SIGTERM);
