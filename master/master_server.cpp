@@ -83,6 +83,10 @@ Result<int> MasterServer::run() {
   sopts.max_body_bytes = 64ULL << 20;  // outputs and logs; bundles get their own limit
   sopts.body_limits = {{"/api/v1/jobs", cfg.max_bundle_size}};
   sopts.bytes_received = &bytes_received;
+  // Each worker holds a few keep-alive connections (its long poll, heartbeats,
+  // reports): 10,000 workers need far more than a web server's 1,024. The
+  // systemd unit's LimitNOFILE=65536 makes room; a lower limit lowers this (logged).
+  sopts.max_connections = 65000;
   sopts.tls_cert = cfg.tls_cert;  // both empty: plain HTTP
   sopts.tls_key = cfg.tls_key;
   http::Server server(impl_->loop, router, sopts);

@@ -566,7 +566,7 @@ Result<std::string> Server::start() {
     if (!tls.ok()) return tls.error();
     state.tls = *tls;
   }
-  raise_descriptor_limit(o.max_connections);
+  state.options.max_connections = raise_descriptor_limit(o.max_connections);
   error_code ec;
   auto fail = [&](const char* what) {
     error_code ignored;

@@ -16,18 +16,24 @@ constexpr rlim_t kSpareDescriptors = 256;  // files, the store, clients
 
 // Go does the same at start-up: the soft limit is often 1024, too few for a
 // server, while the hard limit is far higher.
-void raise_descriptor_limit(std::size_t max_connections) {
+std::size_t raise_descriptor_limit(std::size_t max_connections) {
   rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return max_connections;
   const rlim_t wanted = static_cast<rlim_t>(max_connections) + kSpareDescriptors;
-  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) return;
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) return max_connections;
   const rlim_t old = limit.rlim_cur;
   limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
-  if (limit.rlim_cur <= old || ::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-    spdlog::warn("http: the open-file limit {} is low for {} connections", old, max_connections);
-    return;
+  if (limit.rlim_cur > old && ::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::info("http: raised the open-file limit from {} to {}", old, limit.rlim_cur);
+  } else {
+    limit.rlim_cur = old;
   }
-  spdlog::info("http: raised the open-file limit from {} to {}", old, limit.rlim_cur);
+  if (limit.rlim_cur >= wanted) return max_connections;
+  const rlim_t reserve = limit.rlim_cur > 2 * kSpareDescriptors ? kSpareDescriptors : limit.rlim_cur / 2;
+  const auto fit = static_cast<std::size_t>(limit.rlim_cur - reserve);
+  spdlog::warn("http: the open-file limit {} leaves room for {} connections, not {} (raise LimitNOFILE)",
+               limit.rlim_cur, fit, max_connections);
+  return fit;
 }
 
 namespace asio = boost::asio;

@@ -16,7 +16,10 @@ Result<boost::asio::ip::tcp::endpoint> parse_listen(boost::asio::io_context& con
                                                    const std::string& listen);
 
 // Raises the soft RLIMIT_NOFILE toward the hard one when it is below
-// max_connections plus a reserve for files, the store and clients; logs what it did.
-void raise_descriptor_limit(std::size_t max_connections);
+// max_connections plus a reserve for files, the store and clients, and returns
+// how many connections fit: max_connections, or fewer (logged) when the limit
+// cannot make room for them all, so that the server refuses connections
+// before accept() runs out of descriptors.
+std::size_t raise_descriptor_limit(std::size_t max_connections);
 
 }  // namespace drover::http

@@ -3,9 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -345,6 +349,77 @@ TEST_CASE("connections over the cap get 503", "[http][component]") {
   REQUIRE(r.ok());
   CHECK(r->status == 503);
   ::close(fd);
+}
+
+// A server whose open-file limit cannot hold max_connections keeps to what
+// fits and refuses the connection past it with 503. Without that cap,
+// accept() runs out of descriptors and the next client hangs unanswered. The
+// server runs in a child process with a limit of 300 (the client, this
+// process, keeps its own limit).
+TEST_CASE("a low open-file limit lowers the connection cap and the next connection gets 503",
+          "[http][component]") {
+  int url_pipe[2];
+  REQUIRE(::pipe(url_pipe) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(url_pipe[0]);
+    rlimit low{300, 300};
+    if (::setrlimit(RLIMIT_NOFILE, &low) != 0) ::_exit(10);
+    try {
+      TestServer ts;  // max_connections 1024, the default
+      ts.router().add("GET", "/x", [](Request&) -> Result<Response> { return Response::text(200, "x"); });
+      const std::string url = ts.start() + "\n";
+      if (::write(url_pipe[1], url.data(), url.size()) != static_cast<ssize_t>(url.size())) ::_exit(11);
+      for (;;) ::pause();  // until the parent kills it
+    } catch (...) {
+      ::_exit(12);
+    }
+  }
+  ::close(url_pipe[1]);
+  struct KillChild {
+    pid_t pid;
+    ~KillChild() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } kill_child{pid};
+  pollfd ready{url_pipe[0], POLLIN, 0};
+  REQUIRE(::poll(&ready, 1, 10000) == 1);
+  char text[128];
+  const ssize_t got = ::read(url_pipe[0], text, sizeof text);
+  ::close(url_pipe[0]);
+  REQUIRE(got > 1);
+  const std::string url(text, static_cast<std::size_t>(got - 1));
+
+  const std::string request = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<int> fds;
+  struct CloseAll {
+    std::vector<int>& fds;
+    ~CloseAll() {
+      for (int fd : fds) ::close(fd);
+    }
+  } close_all{fds};
+  int answered = 0;
+  std::string refusal;
+  while (refusal.empty() && fds.size() < 300) {  // past 300 the server would have run out
+    int fd = raw_connect(url);  // 5 s receive timeout
+    fds.push_back(fd);
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    char buf[256];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    const std::string reply(buf, static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    INFO("connection " << fds.size() << ": " << (n < 0 ? "no reply within 5 s" : reply.substr(0, 40)));
+    REQUIRE((reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.1 503")));
+    if (reply.starts_with("HTTP/1.1 200")) {
+      ++answered;
+    } else {
+      refusal = reply;
+    }
+  }
+  INFO(answered << " connections answered 200");
+  CHECK_FALSE(refusal.empty());
+  CHECK(answered >= 40);  // 300 less the reserve
 }
 
 TEST_CASE("after stop() new requests fail", "[http][component]") {

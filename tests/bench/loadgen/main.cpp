@@ -467,8 +467,8 @@ int run_ceiling(const Options& o) {
   return 0;
 }
 
-// The master's max_connections default is 1024 (common/http/server.hpp): stay below it
-// (task threads + heartbeat threads, one connection each).
+// One connection per thread (task threads + heartbeat threads): a bound far
+// below the master's 65,000 connections, kept as a sanity limit on threads.
 constexpr int kMaxThreads = 768;
 
 void common_options(CLI::App* cmd, Options& o) {
