@@ -19,7 +19,10 @@ connections. No real worker runs; drover-master runs in a temp dir on
     requests per task). At --deadline seconds the run stops, the rate so far
     is reported and the job is cancelled.
 (d) heartbeats: a fresh master, `drover-loadgen heartbeats` with --hb-workers
-    workers at 1 Hz for --seconds; the master's CPU (utime+stime from
+    workers at 1 Hz for --seconds, each worker on a keep-alive connection of
+    its own (10,000 connections, as in a real cluster), all driven by
+    --hb-loop-threads epoll threads so that the loadgen takes little of the
+    cores it shares with the master; the master's CPU (utime+stime from
     /proc/<pid>/stat, % of one core; target < 25%) over the first half of the
     run with heartbeats alone, then over the second half while
     GET /api/v1/cluster and GET /api/v1/workers?limit=100 are polled on one
@@ -288,7 +291,7 @@ def heartbeats(build, args, root):
         out["idle_master_cpu_pct"] = (cpu_seconds(pid) - cpu0) / (time.monotonic() - w0) * 100
         lg = Loadgen(build, ["heartbeats", "--master", c.url, "--workers", str(args.hb_workers),
                              "--rate-hz", "1", "--seconds", str(args.seconds),
-                             "--threads", str(args.threads)])
+                             "--threads", str(args.threads), "--loop-threads", str(args.hb_loop_threads)])
         poller, perf = Poller(c.url, PACE_S), None
         try:
             lg.registered.wait(timeout=300)
@@ -299,8 +302,10 @@ def heartbeats(build, args, root):
                 perf = Perf(args.perf_dir, "d_heartbeats", pid, min(args.perf_seconds, window))
             hb0 = heartbeats_total(c.url)
             cpu0, w0, th0 = cpu_seconds(pid), time.monotonic(), thread_cpu(pid)
+            lg_cpu0 = cpu_seconds(lg.p.pid)
             time.sleep(window)
             cpu1, w1, th1 = cpu_seconds(pid), time.monotonic(), thread_cpu(pid)
+            out["loadgen_cpu_pct"] = (cpu_seconds(lg.p.pid) - lg_cpu0) / (w1 - w0) * 100
             hb1 = heartbeats_total(c.url)
             poller.start()
             time.sleep(window)
@@ -360,9 +365,10 @@ def print_c(c):
 
 def print_d(d):
     lg, api, idle = d["loadgen"], d["api"], d["idle_api"]
-    print(f"(d) heartbeats: {lg['workers']} simulated workers at 1 Hz, {lg['threads']} threads, "
-          f"{lg['seconds']:.1f} s: {lg['heartbeats_per_s']:.0f}/s of {lg['target_per_s']:.0f}/s, "
-          f"kept up: {lg['kept_up']}, {lg['errors']} errors")
+    print(f"(d) heartbeats: {lg['workers']} simulated workers at 1 Hz on {lg['connections']} connections, "
+          f"{lg['threads']} loadgen threads, {lg['seconds']:.1f} s: {lg['heartbeats_per_s']:.0f}/s of "
+          f"{lg['target_per_s']:.0f}/s, kept up: {lg['kept_up']}, {lg['errors']} errors, "
+          f"{lg['skipped']} skipped (previous one unanswered)")
     print(f"  heartbeat latency: p50 {lg['latency']['p50_ms']:.2f} ms, p99 {lg['latency']['p99_ms']:.2f} ms, "
           f"max {lg['latency']['max_ms']:.2f} ms; schedule lag p99 {lg['lag_p99_ms']:.2f} ms")
     print(f"  master CPU over {d['window_s']:.1f} s of heartbeats alone ({d['window_heartbeats_per_s']:.0f}/s "
@@ -370,7 +376,8 @@ def print_d(d):
           f"{lg['target_per_s']:.0f}/s: {d['master_cpu_pct_at_target_rate']:.1f}% "
           f"(target < {CPU_TARGET:.0f}%); with the API poller too: {d['master_cpu_pct_with_api']:.1f}% "
           f"({d['window_heartbeats_per_s_with_api']:.0f} heartbeats/s); "
-          f"idle master: {d['idle_master_cpu_pct']:.1f}%; master threads: {', '.join(d['master_threads'])}")
+          f"idle master: {d['idle_master_cpu_pct']:.1f}%; master threads: {', '.join(d['master_threads'])}; "
+          f"the loadgen meanwhile: {d['loadgen_cpu_pct']:.0f}%")
     for name in ("cluster", "workers"):
         a, b = api[name], idle[name]
         print(f"  GET {a['path']:26s} {a['requests']:5d} requests: p50 {a['p50_ms']:.2f} ms, "
@@ -397,6 +404,8 @@ def main():
     ap.add_argument("--deadline", type=float, default=150, help="(c) stops after this long")
     ap.add_argument("--hb-workers", type=int, default=10000)
     ap.add_argument("--seconds", type=float, default=20, help="(d) length of the heartbeat run")
+    ap.add_argument("--hb-loop-threads", type=int, default=2,
+                    help="(d) loadgen threads driving the workers' connections")
     ap.add_argument("--only", choices=("c", "d"))
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--perf-dir", help="record perf profiles of the master here")

@@ -9,12 +9,14 @@
 //     after --idle-seconds without work, or at --max-seconds.
 //   drover-loadgen heartbeats --master URL --workers 10000 --rate-hz 1 --seconds 20
 //     registers the workers, then sends each one's heartbeats spread evenly
-//     over the period.
+//     over the period, each worker on a connection of its own, all driven by
+//     --loop-threads epoll threads (beats.hpp).
 //   drover-loadgen ceiling --master URL --threads 32 --seconds 5 [--target /healthz]
 //     back-to-back GETs of one cheap target: the HTTP ceiling of the machine.
 //
 // Each prints one JSON line on stdout (progress goes to stderr). A fixed set
-// of threads, each with its own keep-alive http::Client; no thread per worker.
+// of threads, each with its own keep-alive http::Client (heartbeats: see
+// above); no thread per worker.
 #include <atomic>
 #include <cstdio>
 #include <algorithm>
@@ -27,6 +29,7 @@
 #include <fmt/format.h>
 
 #include "common/base/error.hpp"
+#include "tests/bench/loadgen/beats.hpp"
 #include "tests/bench/loadgen/protocol.hpp"
 
 namespace drover::loadgen {
@@ -52,6 +55,7 @@ struct Options {
   // heartbeats / ceiling
   double rate_hz = 1;
   double seconds = 20;
+  int loop_threads = 2;  // heartbeats: threads driving the workers' connections
   std::string target = "/healthz";
 };
 
@@ -359,81 +363,60 @@ int run_tasks(const Options& o) {
 
 // ----------------------------------------------------------- heartbeats
 
-struct BeatTally {
-  Tally t;
-  Samples lag;  // how late each heartbeat left against its schedule
-  std::uint64_t sent = 0;
-};
-
+// Registers the workers over o.threads connections, then beats for each on a
+// connection of its own (beats.hpp).
 int run_heartbeats(const Options& o) {
   auto parts = shares(o.workers, o.threads);
-  std::vector<BeatTally> tallies(parts.size());
-  std::latch registered(static_cast<std::ptrdiff_t>(parts.size()));
-  std::latch go(1);
+  std::vector<Tally> tallies(parts.size());
   std::atomic<bool> failed{false};
-  Clock::time_point start;
-  const auto period = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(1.0 / o.rate_hz));
-  const auto rounds = static_cast<std::int64_t>(o.seconds * o.rate_hz);
   std::vector<std::thread> threads;
   auto t_reg = Clock::now();
   for (std::size_t p = 0; p < parts.size(); ++p) {
     threads.emplace_back([&, p] {
-      BeatTally& bt = tallies[p];
       Connection c(o.master, o.token);
       for (int i : parts[p]) {
-        if (!register_with_retries(c, registration(o, i), bt.t)) failed = true;
-      }
-      registered.count_down();
-      go.wait();
-      Heartbeat hb;
-      for (std::int64_t r = 0; r < rounds && !failed; ++r) {
-        for (int i : parts[p]) {
-          // Worker i beats at i/N of each period: the load is spread evenly.
-          auto due = start + r * period + period * i / o.workers;
-          std::this_thread::sleep_until(due);
-          auto now = Clock::now();
-          bt.lag.add(std::chrono::duration<double, std::milli>(now - due).count());
-          (void)c.heartbeat(fmt::format("{}-{}", o.id_prefix, i), hb, bt.t);
-          ++bt.sent;
-        }
+        if (!register_with_retries(c, registration(o, i), tallies[p])) failed = true;
       }
     });
   }
-  registered.wait();
+  for (auto& th : threads) th.join();
+  if (failed) return 1;
   std::fprintf(stderr, "drover-loadgen: %d workers registered in %.2f s\n", o.workers,
                secs(Clock::now() - t_reg));
-  start = Clock::now() + 50ms;
-  go.count_down();
-  for (auto& th : threads) th.join();
-  double seconds = secs(Clock::now() - start);
-  Tally all;
-  Samples lag;
-  std::uint64_t sent = 0;
-  for (auto& bt : tallies) {
-    all.merge(bt.t);
-    lag.merge(bt.lag);
-    sent += bt.sent;
+  BeatPlan plan;
+  plan.master = o.master;
+  plan.token = o.token;
+  plan.rate_hz = o.rate_hz;
+  plan.seconds = o.seconds;
+  plan.threads = o.loop_threads;
+  for (int i = 0; i < o.workers; ++i) plan.ids.push_back(registration(o, i).id);
+  auto beats = run_beats(plan);
+  if (!beats.ok()) {
+    std::fprintf(stderr, "drover-loadgen: %s\n", beats.error().describe().c_str());
+    return 1;
   }
   double target = o.workers * o.rate_hz;
-  double rate = static_cast<double>(sent) / std::max(seconds, 1e-9);
-  double lag_p99 = lag.percentile(99);
+  double rate = static_cast<double>(beats->sent) / std::max(beats->seconds, 1e-9);
+  double lag_p99 = beats->lag.percentile(99);
   // Kept up: the whole schedule ran in time (within a tenth of the period at p99).
-  bool kept_up = !failed && rate >= 0.95 * target && lag_p99 < 100.0 / o.rate_hz;
+  bool kept_up = beats->errors == 0 && beats->skipped == 0 && rate >= 0.95 * target &&
+                 lag_p99 < 100.0 / o.rate_hz;
   nlohmann::json out = {{"mode", "heartbeats"},
                         {"workers", o.workers},
-                        {"threads", static_cast<int>(parts.size())},
-                        {"heartbeats", sent},
-                        {"seconds", seconds},
+                        {"connections", o.workers},
+                        {"threads", o.loop_threads},
+                        {"heartbeats", beats->sent},
+                        {"seconds", beats->seconds},
                         {"target_per_s", target},
                         {"heartbeats_per_s", rate},
-                        {"latency", latency_json(all.heartbeat)},
+                        {"latency", latency_json(beats->latency)},
                         {"lag_p99_ms", lag_p99},
-                        {"lag_max_ms", lag.max()},
-                        {"errors", all.errors},
+                        {"lag_max_ms", beats->lag.max()},
+                        {"errors", beats->errors},
+                        {"skipped", beats->skipped},
                         {"kept_up", kept_up}};
   std::printf("%s\n", out.dump().c_str());
-  return failed ? 1 : 0;
+  return 0;
 }
 
 // -------------------------------------------------------------- ceiling
@@ -511,6 +494,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.01, 100.0));
   beats->add_option("--seconds", o.seconds, "how long")->check(CLI::Range(0.1, 3600.0));
   beats->add_option("--id-prefix", o.id_prefix, "worker ids are <prefix>-<n>");
+  beats->add_option("--loop-threads", o.loop_threads,
+                    "threads driving the heartbeats (--threads register the workers)")
+      ->check(CLI::Range(1, 64));
   auto* ceiling = app.add_subcommand("ceiling", "back-to-back GETs of one cheap target");
   common_options(ceiling, o);
   ceiling->add_option("--seconds", o.seconds, "how long")->check(CLI::Range(0.1, 3600.0));
