@@ -28,7 +28,10 @@ connections. No real worker runs; drover-master runs in a temp dir on
     GET /api/v1/cluster and GET /api/v1/workers?limit=100 are polled on one
     keep-alive connection (a round every 50 ms) and their latency recorded
     (target p99 < 50 ms; the workers list has no limit parameter, so it is the
-    whole list); baseline: the same latency on the idle master in the same run.
+    whole list); baselines: the same latency on the idle master in the same
+    run, and the cpu of `drover-loadgen floor` (the cheapest HTTP server: one
+    epoll thread, a canned reply) answering the same heartbeats, which is what
+    loopback TCP and wake-ups cost any server on this machine.
     The master's own heartbeat count over the window scales its CPU to the
     target rate when the loadgen (sharing the cores) falls behind.
 
@@ -279,6 +282,36 @@ def throughput(build, args, root):
     return out
 
 
+def beat_args(args, url, seconds):
+    return ["heartbeats", "--master", url, "--workers", str(args.hb_workers), "--rate-hz", "1",
+            "--seconds", str(seconds), "--threads", str(args.threads),
+            "--loop-threads", str(args.hb_loop_threads)]
+
+
+def floor_cpu(build, args, window):
+    """(d)'s baseline: the same heartbeats answered by `drover-loadgen floor`, the
+    cheapest HTTP server (a canned reply, one epoll thread): the cpu that
+    loopback TCP and wake-ups cost any server here, in % of one core."""
+    floor = subprocess.Popen([f"{build}/bin/drover-loadgen", "floor"], stdout=subprocess.PIPE, text=True)
+    lg = None
+    try:
+        listen = json.loads(floor.stdout.readline())["listen"]
+        lg = Loadgen(build, beat_args(args, f"http://{listen}", window + 2))
+        lg.registered.wait(timeout=300)
+        time.sleep(1)  # past the start of the schedule
+        cpu0, w0 = cpu_seconds(floor.pid), time.monotonic()
+        time.sleep(window)
+        pct = (cpu_seconds(floor.pid) - cpu0) / (time.monotonic() - w0) * 100
+        res = lg.result(window + 120)
+        if not res["kept_up"]:
+            raise SystemExit(f"(d) the floor server did not keep up: {res}")
+        return pct
+    finally:
+        if lg:
+            lg.stop()
+        stop_process(floor)
+
+
 def heartbeats(build, args, root):
     """(d): args.hb_workers simulated workers at 1 Hz against a fresh master."""
     out = {}
@@ -289,9 +322,7 @@ def heartbeats(build, args, root):
         cpu0, w0 = cpu_seconds(pid), time.monotonic()
         time.sleep(2)
         out["idle_master_cpu_pct"] = (cpu_seconds(pid) - cpu0) / (time.monotonic() - w0) * 100
-        lg = Loadgen(build, ["heartbeats", "--master", c.url, "--workers", str(args.hb_workers),
-                             "--rate-hz", "1", "--seconds", str(args.seconds),
-                             "--threads", str(args.threads), "--loop-threads", str(args.hb_loop_threads)])
+        lg = Loadgen(build, beat_args(args, c.url, args.seconds))
         poller, perf = Poller(c.url, PACE_S), None
         try:
             lg.registered.wait(timeout=300)
@@ -330,6 +361,7 @@ def heartbeats(build, args, root):
                                                  / max(out["window_heartbeats_per_s"], 1e-9))
         out["master_threads"] = thread_cpu_pct(th0, th1, w1 - w0)
         out["api"] = poller.summary()
+    out["floor_cpu_pct"] = floor_cpu(build, args, out["window_s"])
     return out
 
 
@@ -378,6 +410,9 @@ def print_d(d):
           f"({d['window_heartbeats_per_s_with_api']:.0f} heartbeats/s); "
           f"idle master: {d['idle_master_cpu_pct']:.1f}%; master threads: {', '.join(d['master_threads'])}; "
           f"the loadgen meanwhile: {d['loadgen_cpu_pct']:.0f}%")
+    print(f"  baseline: the same heartbeats answered by the cheapest HTTP server (drover-loadgen floor, "
+          f"a canned reply): {d['floor_cpu_pct']:.1f}% of one core; the master takes "
+          f"{d['master_cpu_pct_at_target_rate'] / d['floor_cpu_pct']:.1f}x that")
     for name in ("cluster", "workers"):
         a, b = api[name], idle[name]
         print(f"  GET {a['path']:26s} {a['requests']:5d} requests: p50 {a['p50_ms']:.2f} ms, "

@@ -11,6 +11,9 @@
 //     registers the workers, then sends each one's heartbeats spread evenly
 //     over the period, each worker on a connection of its own, all driven by
 //     --loop-threads epoll threads (beats.hpp).
+//   drover-loadgen floor [--port 0]
+//     the cheapest HTTP server: a canned heartbeat reply to every request,
+//     part d's baseline (floor.hpp).
 //   drover-loadgen ceiling --master URL --threads 32 --seconds 5 [--target /healthz]
 //     back-to-back GETs of one cheap target: the HTTP ceiling of the machine.
 //
@@ -30,6 +33,7 @@
 
 #include "common/base/error.hpp"
 #include "tests/bench/loadgen/beats.hpp"
+#include "tests/bench/loadgen/floor.hpp"
 #include "tests/bench/loadgen/protocol.hpp"
 
 namespace drover::loadgen {
@@ -497,6 +501,9 @@ int main(int argc, char** argv) {
   beats->add_option("--loop-threads", o.loop_threads,
                     "threads driving the heartbeats (--threads register the workers)")
       ->check(CLI::Range(1, 64));
+  int floor_port = 0;
+  auto* floor = app.add_subcommand("floor", "serve a canned heartbeat reply to every request (a baseline)");
+  floor->add_option("--port", floor_port, "port on 127.0.0.1 (0: any)")->check(CLI::Range(0, 65535));
   auto* ceiling = app.add_subcommand("ceiling", "back-to-back GETs of one cheap target");
   common_options(ceiling, o);
   ceiling->add_option("--seconds", o.seconds, "how long")->check(CLI::Range(0.1, 3600.0));
@@ -510,5 +517,6 @@ int main(int argc, char** argv) {
   if (o.threads > o.workers && !ceiling->parsed()) o.threads = o.workers;
   if (tasks->parsed()) return run_tasks(o);
   if (beats->parsed()) return run_heartbeats(o);
+  if (floor->parsed()) return run_floor(floor_port);
   return run_ceiling(o);
 }
