@@ -342,8 +342,12 @@ TEST_CASE("connections over the cap get 503", "[http][component]") {
   TestServer ts(options);
   ts.router().add("GET", "/x", [](Request&) -> Result<Response> { return Response::text(200, "x"); });
   std::string url = ts.start();
-  int fd = raw_connect(url);  // holds the only slot, idle
-  std::this_thread::sleep_for(50ms);
+  int fd = raw_connect(url);  // holds the only slot
+  const std::string request = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  char buf[256];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);  // answered: the server counts it (5 s timeout)
+  REQUIRE(std::string(buf, static_cast<std::size_t>(std::max<ssize_t>(n, 0))).starts_with("HTTP/1.1 200"));
   Client client(url, quick());
   auto r = client.get("/x");
   REQUIRE(r.ok());
