@@ -397,13 +397,8 @@ TEST_CASE("a low open-file limit lowers the connection cap and the next connecti
   const std::string url(text, static_cast<std::size_t>(got - 1));
 
   const std::string request = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
-  std::vector<int> fds;
-  struct CloseAll {
-    std::vector<int>& fds;
-    ~CloseAll() {
-      for (int fd : fds) ::close(fd);
-    }
-  } close_all{fds};
+  drover::test::OpenFds open;
+  std::vector<int>& fds = open.fds;
   int answered = 0;
   std::string refusal;
   while (refusal.empty() && fds.size() < 300) {  // past 300 the server would have run out

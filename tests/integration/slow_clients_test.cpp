@@ -169,15 +169,9 @@ TEST_CASE("the master answers every healthz while 500 slow connections are open 
   INFO("baseline: " << baseline.first_failure);
   REQUIRE(baseline.failures == 0);
 
-  std::vector<int> idle, slow;
-  struct CloseAll {
-    std::vector<int>& a;
-    std::vector<int>& b;
-    ~CloseAll() {
-      for (int fd : a) ::close(fd);
-      for (int fd : b) ::close(fd);
-    }
-  } close_all{idle, slow};
+  OpenFds open_idle, open_slow;
+  std::vector<int>& idle = open_idle.fds;
+  std::vector<int>& slow = open_slow.fds;
   for (int i = 0; i < kIdle; ++i) {
     int fd = connect_to(address);
     REQUIRE(fd >= 0);
@@ -279,13 +273,8 @@ TEST_CASE("the master serves 3000 connections open at once (a web server allows 
   TempDir tmp;
   Cluster c(tmp.path);
   const std::string address = c.url().substr(std::string("http://").size());
-  std::vector<int> fds;
-  struct CloseAll {
-    std::vector<int>& fds;
-    ~CloseAll() {
-      for (int fd : fds) ::close(fd);
-    }
-  } close_all{fds};
+  OpenFds open;
+  std::vector<int>& fds = open.fds;
   for (int i = 0; i < kConnections; ++i) {
     int fd = connect_to(address);
     INFO("connection " << i);

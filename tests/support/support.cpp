@@ -24,6 +24,10 @@ TempDir::~TempDir() {
   fs::remove_all(path, ec);
 }
 
+OpenFds::~OpenFds() {
+  for (int fd : fds) ::close(fd);
+}
+
 bool wait_until(const std::function<bool()>& cond, Duration timeout, Duration poll) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {

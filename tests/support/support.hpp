@@ -27,6 +27,15 @@ struct TempDir {
   fs::path path;
 };
 
+// Descriptors a test opened (sockets), closed when it ends, a failed REQUIRE included.
+struct OpenFds {
+  OpenFds() = default;
+  OpenFds(const OpenFds&) = delete;
+  OpenFds& operator=(const OpenFds&) = delete;
+  ~OpenFds();
+  std::vector<int> fds;
+};
+
 // Polls `cond` every `poll` until it is true or `timeout` passes.
 bool wait_until(const std::function<bool()>& cond, Duration timeout,
                 Duration poll = std::chrono::milliseconds(20));
