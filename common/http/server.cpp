@@ -11,6 +11,8 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <tuple>
+#include <type_traits>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -178,6 +180,15 @@ BeastResponse to_beast(Response response, unsigned version, bool keep_alive) {
 template <class Stream>
 asio::awaitable<error_code> write_response(Stream& stream, BeastResponse& res, Duration timeout) {
   bhttp::response_serializer<bhttp::string_body> serializer{res};
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    // Plain TCP: a response that fits the socket's buffer (nearly every one)
+    // leaves in one non-blocking send, without an asynchronous operation and
+    // its deadline timer; whatever does not fit goes the asynchronous way.
+    error_code ec;
+    stream.socket().non_blocking(true, ec);
+    if (!ec) bhttp::write_some(stream.socket(), serializer, ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+  }
   while (!serializer.is_done()) {
     beast::get_lowest_layer(stream).expires_after(timeout);
     auto [ec, n] = co_await bhttp::async_write_some(stream, serializer, kTuple);
@@ -234,6 +245,19 @@ asio::awaitable<void> on_read_error(State& state, Connection<Stream>& c, const e
   } else if (ec != asio::error::operation_aborted && ec != bhttp::error::end_of_stream) {
     spdlog::debug("http: {}: connection ended: {}", c.remote, ec.message());
   }
+}
+
+// Feeds the parser what `buffer` already holds, one element (the header, or
+// body bytes) at a time as Beast's own reads do, and returns the bytes it
+// used. `ec` is need_more when the next element is not all there yet (a
+// header is only parsed whole), or the parse error.
+std::size_t parse_buffered(bhttp::request_parser<bhttp::string_body>& parser, beast::flat_buffer& buffer,
+                           error_code& ec) {
+  ec = {};
+  std::size_t used = buffer.size() > 0 ? parser.put(buffer.data(), ec) : 0;
+  buffer.consume(used);
+  if (!ec && used == 0 && !parser.is_done()) ec = bhttp::error::need_more;
+  return used;
 }
 
 Request to_request(BeastRequest&& req, const std::string& remote) {
@@ -347,14 +371,22 @@ asio::awaitable<bool> serve_one(State& state, Connection<Stream>& c, beast::flat
   parser.header_limit(static_cast<std::uint32_t>(
       std::min<std::uint64_t>(state.options.max_header_bytes, UINT32_MAX)));
   parser.body_limit(state.largest_body_limit());
+  // A small request usually arrived whole with its first bytes: parse what is
+  // buffered first, and read (with its deadline) only for what is missing.
   // One deadline for the whole header, however slowly its bytes trickle in.
-  c.tcp->expires_after(state.options.read_timeout);
-  if (auto [ec, n] = co_await bhttp::async_read_header(c.stream, buffer, parser, kTuple); ec) {
-    co_await on_read_error(state, c, ec);
-    co_return false;
-  } else {
-    state.count_received(n);
+  error_code header_ec;
+  std::size_t header_bytes = parse_buffered(parser, buffer, header_ec);
+  if (header_ec == bhttp::error::need_more) {
+    c.tcp->expires_after(state.options.read_timeout);
+    auto [ec, n] = co_await bhttp::async_read_header(c.stream, buffer, parser, kTuple);
+    header_ec = ec;
+    header_bytes += n;
   }
+  if (header_ec) {
+    co_await on_read_error(state, c, header_ec);
+    co_return false;
+  }
+  state.count_received(header_bytes);
 
   // The body limit depends on the path, known only now.
   std::string path;
@@ -383,21 +415,25 @@ asio::awaitable<bool> serve_one(State& state, Connection<Stream>& c, beast::flat
   const auto body_start = clock.steady_now();
   std::uint64_t body_bytes = 0;
   while (!parser.is_done()) {
-    auto deadline = clock.steady_now() + state.options.read_timeout;
-    if (state.options.min_body_rate > 0) {  // the rate it must keep, past the first read_timeout
-      const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::duration<double>(static_cast<double>(body_bytes) /
-                                        static_cast<double>(state.options.min_body_rate)));
-      deadline = std::min(deadline, body_start + state.options.read_timeout + budget);
+    error_code ec;
+    std::size_t n = parse_buffered(parser, buffer, ec);
+    if (ec == bhttp::error::need_more) {
+      auto deadline = clock.steady_now() + state.options.read_timeout;
+      if (state.options.min_body_rate > 0) {  // the rate it must keep, past the first read_timeout
+        const auto budget = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(static_cast<double>(body_bytes) /
+                                          static_cast<double>(state.options.min_body_rate)));
+        deadline = std::min(deadline, body_start + state.options.read_timeout + budget);
+      }
+      c.tcp->expires_at(deadline);
+      std::tie(ec, n) = co_await bhttp::async_read_some(c.stream, buffer, parser, kTuple);
     }
-    c.tcp->expires_at(deadline);
-    if (auto [ec, n] = co_await bhttp::async_read_some(c.stream, buffer, parser, kTuple); ec) {
+    if (ec) {
       co_await on_read_error(state, c, ec);
       co_return false;
-    } else {
-      state.count_received(n);
-      body_bytes += n;
     }
+    state.count_received(n);
+    body_bytes += n;
   }
 
   const bool wants_keep_alive = parser.get().keep_alive();
