@@ -38,6 +38,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/base/clock.hpp"
+#include "common/http/beast_messages.hpp"
 #include "common/http/disconnect.hpp"
 #include "common/http/server_setup.hpp"
 #include "common/http/response_delivery.hpp"
@@ -46,7 +47,7 @@
 namespace drover::http {
 namespace {
 
-using namespace detail;  // Gate, Slot, Completion, poster
+using namespace detail;  // Gate, Slot, Completion, poster; to_request, to_beast, parse_buffered
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -65,8 +66,6 @@ constexpr unsigned char kTlsHandshakeRecord = 0x16;      // first byte of a Clie
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-using BeastRequest = bhttp::request<bhttp::string_body>;
-using BeastResponse = bhttp::response<bhttp::string_body>;
 
 // What the State sees of a connection: its TCP layer, to cancel it.
 struct ConnectionBase {
@@ -163,18 +162,6 @@ std::string endpoint_string(const tcp::endpoint& endpoint) {
   return host + ":" + std::to_string(endpoint.port());
 }
 
-BeastResponse to_beast(Response response, unsigned version, bool keep_alive) {
-  BeastResponse res;
-  res.version(version);
-  res.result(response.status >= 100 && response.status <= 999 ? response.status : 500);
-  if (!response.content_type.empty()) res.set(bhttp::field::content_type, response.content_type);
-  for (const auto& [name, value] : response.headers) res.insert(name, value);
-  res.body() = std::move(response.body);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  return res;
-}
-
 // Writes with a deadline that restarts on progress, so that large bodies to
 // slow readers are not cut off while they still move.
 template <class Stream>
@@ -222,10 +209,6 @@ asio::awaitable<void> reject(Stream& stream, const Error& error, Duration timeou
   if (!ec) co_await close_lingering(beast::get_lowest_layer(stream));
 }
 
-bool is_parse_error(const error_code& ec) {
-  return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
-}
-
 // Handles a failed read of a request. Always ends the connection.
 template <class Stream>
 asio::awaitable<void> on_read_error(State& state, Connection<Stream>& c, const error_code& ec) {
@@ -245,31 +228,6 @@ asio::awaitable<void> on_read_error(State& state, Connection<Stream>& c, const e
   } else if (ec != asio::error::operation_aborted && ec != bhttp::error::end_of_stream) {
     spdlog::debug("http: {}: connection ended: {}", c.remote, ec.message());
   }
-}
-
-// Feeds the parser what `buffer` already holds, one element (the header, or
-// body bytes) at a time as Beast's own reads do, and returns the bytes it
-// used. `ec` is need_more when the next element is not all there yet (a
-// header is only parsed whole), or the parse error.
-std::size_t parse_buffered(bhttp::request_parser<bhttp::string_body>& parser, beast::flat_buffer& buffer,
-                           error_code& ec) {
-  ec = {};
-  std::size_t used = buffer.size() > 0 ? parser.put(buffer.data(), ec) : 0;
-  buffer.consume(used);
-  if (!ec && used == 0 && !parser.is_done()) ec = bhttp::error::need_more;
-  return used;
-}
-
-Request to_request(BeastRequest&& req, const std::string& remote) {
-  Request request;
-  request.method = std::string(req.method_string());
-  split_target(req.target(), request.path, request.query);
-  for (const auto& field : req) {
-    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
-  request.body = std::move(req.body());
-  request.remote = remote;
-  return request;
 }
 
 // The read that watches a connection while its response is pending: it
@@ -367,7 +325,7 @@ template <class Stream>
 asio::awaitable<bool> serve_one(State& state, Connection<Stream>& c, beast::flat_buffer& buffer) {
   if (!co_await wait_for_request(state, c, buffer)) co_return false;
 
-  bhttp::request_parser<bhttp::string_body> parser;
+  RequestParser parser;
   parser.header_limit(static_cast<std::uint32_t>(
       std::min<std::uint64_t>(state.options.max_header_bytes, UINT32_MAX)));
   parser.body_limit(state.largest_body_limit());
