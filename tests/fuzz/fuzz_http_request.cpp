@@ -1,6 +1,7 @@
 // libFuzzer target: bytes from a client -> Beast's request parser with the
-// master's header and body limits (as common/http/server.cpp reads them) ->
-// http::Request (split_target, percent decoding, headers) -> the master's
+// master's header and body limits, through the server's own parse_buffered
+// and to_request (common/http/beast_messages.hpp) -> http::Request
+// (split_target, percent decoding, headers) -> the master's
 // real route table behind its AccessControl guard (master/api/access.hpp),
 // on a Coordinator with a fresh SQLite store, a manual clock and a manual
 // reactor. Up to four pipelined requests per input. Checks that every
@@ -11,6 +12,7 @@
 //   read   fuzz-reader-token-0123456789
 //   worker fuzz-worker-token-0123456789
 #include <boost/beast/core/buffers_prefix.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -32,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/http/beast_messages.hpp"
 #include "common/http/http.hpp"
 #include "master/api/access.hpp"
 #include "master/api/routes.hpp"
@@ -113,41 +117,19 @@ struct Master {
   drover::http::Router router;
 };
 
-// What server.cpp's to_request does with a parsed request.
-drover::http::Request to_request(bhttp::request<bhttp::string_body>&& req) {
-  drover::http::Request request;
-  request.method = std::string(req.method_string());
-  drover::http::split_target(req.target(), request.path, request.query);
-  for (const auto& field : req) {
-    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
-  request.body = std::move(req.body());
-  request.remote = "127.0.0.1:9";
-  return request;
-}
-
-// Parses one request from the front of `in` as the server would, advancing
-// `in` past it; nullopt when the server would close the connection instead.
-std::optional<drover::http::Request> parse_one(std::string_view& in) {
-  bhttp::request_parser<bhttp::string_body> parser;
+// Parses one request from the front of `buffer` with the server's own steps
+// (common/http/beast_messages.hpp, as serve_one runs them): the header, the
+// body limit of its path, the body. nullopt when the server would close the
+// connection instead: a parse error, a body over its limit, or bytes that
+// never complete the request (the server's read would time out).
+std::optional<drover::http::Request> parse_one(boost::beast::flat_buffer& buffer) {
+  namespace detail = drover::http::detail;
+  detail::RequestParser parser;
   parser.header_limit(static_cast<std::uint32_t>(kMaxHeaderBytes));
   parser.body_limit(kMaxBundleBytes);
-  boost::beast::error_code ec;
-  auto feed = [&] {
-    while (!in.empty()) {
-      std::size_t n = parser.put(boost::asio::const_buffer(in.data(), in.size()), ec);
-      in.remove_prefix(n);
-      if (ec == bhttp::error::need_more) {
-        ec = {};
-        return false;  // the rest of the request never arrives: the read times out
-      }
-      if (ec || parser.is_header_done() || parser.is_done()) return !ec;
-      if (n == 0) return false;
-    }
-    return false;
-  };
-  // Header first, then the body limit for the path (as serve_one does).
-  if (!parser.is_header_done() && !feed()) return std::nullopt;
+  boost::system::error_code ec;
+  detail::parse_buffered(parser, buffer, ec);
+  if (ec) return std::nullopt;
   std::string path;
   std::map<std::string, std::string> ignored;
   drover::http::split_target(parser.get().target(), path, ignored);
@@ -155,14 +137,10 @@ std::optional<drover::http::Request> parse_one(std::string_view& in) {
   if (auto length = parser.content_length(); length && *length > limit) return std::nullopt;
   parser.body_limit(limit);
   while (!parser.is_done()) {
-    if (in.empty()) return std::nullopt;
-    std::size_t n = parser.put(boost::asio::const_buffer(in.data(), in.size()), ec);
-    in.remove_prefix(n);
-    if (ec == bhttp::error::need_more) return std::nullopt;
+    detail::parse_buffered(parser, buffer, ec);
     if (ec) return std::nullopt;
-    if (n == 0) return std::nullopt;
   }
-  return to_request(parser.release());
+  return detail::to_request(parser.release(), "127.0.0.1:9");
 }
 
 void check_response(const drover::http::Response& r) {
@@ -181,7 +159,11 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  std::string_view in(reinterpret_cast<const char*>(data), size);
+  boost::beast::flat_buffer buffer;  // what the server's first reads would hold
+  if (size > 0) {
+    std::memcpy(buffer.prepare(size).data(), data, size);
+    buffer.commit(size);
+  }
   const fs::path dir = scratch_root() / "master";
   std::error_code ec;
   fs::remove_all(dir, ec);
@@ -189,8 +171,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   {
     Master master(dir);
     std::vector<std::unique_ptr<int>> answers;  // responses per request, for the once-check
-    for (int i = 0; i < kMaxRequests && !in.empty(); ++i) {
-      std::optional<drover::http::Request> request = parse_one(in);
+    for (int i = 0; i < kMaxRequests && buffer.size() > 0; ++i) {
+      std::optional<drover::http::Request> request = parse_one(buffer);
       if (!request) break;
       answers.push_back(std::make_unique<int>(0));
       int* count = answers.back().get();
