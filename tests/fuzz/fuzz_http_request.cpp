@@ -11,11 +11,7 @@
 //   admin  fuzz-admin-token-0123456789
 //   read   fuzz-reader-token-0123456789
 //   worker fuzz-worker-token-0123456789
-#include <boost/beast/core/buffers_prefix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -31,7 +27,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -42,7 +37,6 @@
 #include "master/store/sqlite_store.hpp"
 
 namespace fs = std::filesystem;
-namespace bhttp = boost::beast::http;
 using namespace std::chrono_literals;
 
 namespace {

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,16 +50,6 @@ Result<Peer> peer_of(const std::string& url) {
     return make_error(ErrorCode::invalid_argument, "heartbeats need an IPv4 address in the URL: " + url);
   }
   return p;
-}
-
-// Room for every connection: one descriptor each, and some to spare.
-void raise_descriptor_limit(std::size_t connections) {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  const rlim_t wanted = static_cast<rlim_t>(connections) + 256;
-  if (limit.rlim_cur >= wanted) return;
-  limit.rlim_cur = std::min(wanted, limit.rlim_max);
-  ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 struct Beat {
@@ -237,7 +226,7 @@ class BeatThread {
 Result<BeatResult> run_beats(const BeatPlan& plan) {
   auto peer = peer_of(plan.master);
   if (!peer.ok()) return peer.error();
-  raise_descriptor_limit(plan.ids.size());
+  raise_open_file_limit();
   const auto threads = static_cast<std::size_t>(std::clamp<std::size_t>(plan.threads, 1, plan.ids.size()));
   std::vector<std::unique_ptr<BeatThread>> parts;
   for (std::size_t t = 0; t < threads; ++t) {

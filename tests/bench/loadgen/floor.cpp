@@ -5,12 +5,12 @@
 // JSON and bookkeeping; what this spends is the kernel's share (loopback TCP,
 // wake-ups), which no server avoids.
 #include "tests/bench/loadgen/floor.hpp"
+#include "tests/bench/loadgen/protocol.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,11 +47,7 @@ int fail(const char* what) {
 }  // namespace
 
 int run_floor(int port) {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;  // one descriptor per simulated worker
-    ::setrlimit(RLIMIT_NOFILE, &limit);
-  }
+  raise_open_file_limit();
   const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (listener < 0) return fail("socket");
   int one = 1;

@@ -74,4 +74,8 @@ class Connection {
 
 std::int64_t now_ms();  // wall clock, ms since epoch (as the worker stamps reports)
 
+// Raises the soft open-file limit to the hard one: one descriptor per
+// simulated worker's connection (heartbeats) or per client (floor).
+void raise_open_file_limit();
+
 }  // namespace drover::loadgen
