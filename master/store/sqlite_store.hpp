@@ -6,9 +6,11 @@
 // one thread uses it at a time, as said above.
 //
 // Checkpoints (copying the WAL into the database file, with its fsync) run on
-// a thread and connection of their own, every 200 ms, instead of inside
-// whichever commit crossed SQLite's 1000-page mark: that commit, and every
-// reply waiting on it, took milliseconds longer.
+// a thread and connection of their own, checked every 200 ms, once the WAL
+// holds 1000 pages, instead of inside whichever commit crossed SQLite's
+// 1000-page mark: that commit, and every reply waiting on it, took
+// milliseconds longer.
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <memory>
@@ -54,6 +56,7 @@ class SqliteStore final : public Store {
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;
   bool stopping_ = false;  // under checkpoint_mu_
+  std::atomic<int> wal_pages_{0};  // pages in the WAL after the last commit (SQLite's WAL hook)
   std::thread checkpoint_thread_;
 };
 
