@@ -6,6 +6,8 @@
 //
 // Deadlines (defaults in ServerOptions):
 //   idle_timeout   a connection waiting for the first byte of a request
+//                  (closed between idle_timeout and a quarter of it, at most
+//                  a second, later: one sweep serves every connection)
 //   read_timeout   the TLS handshake, and the whole request header from its
 //                  first byte (not restarted per byte: slow drip-feeders are
 //                  cut off); then each body read, restarted while it moves,

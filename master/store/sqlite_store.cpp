@@ -57,6 +57,11 @@ struct SqliteStore::Statements {
 SqliteStore::SqliteStore(sqlite3* db) : db_(db) {}
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& path) {
+  // SQLite counts every allocation it makes, under a process-wide mutex,
+  // for sqlite3_memory_used(), which drover never asks. Only possible
+  // before SQLite initializes (a later call is refused, harmlessly).
+  static const int counting_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)counting_off;
   auto db = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
   if (!db.ok()) return db.error();
   std::unique_ptr<SqliteStore> store(new SqliteStore(*db));

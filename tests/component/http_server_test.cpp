@@ -650,6 +650,37 @@ TEST_CASE("an idle connection is closed after idle_timeout", "[http][component][
   CHECK(n == 0);  // an orderly close by the server, not the 5 s timeout
 }
 
+TEST_CASE("a keep-alive connection in use stays open and closes idle_timeout after its last request",
+          "[http][component][limits]") {
+  ServerOptions options;
+  options.idle_timeout = 300ms;
+  TestServer ts(options);
+  ts.router().add("GET", "/who", [](Request& r) -> Result<Response> {
+    return Response::text(200, r.remote);
+  });
+  std::string url = ts.start();
+  int fd = raw_connect(url);
+  const std::string request = "GET /who HTTP/1.1\r\nHost: x\r\n\r\n";
+  // Six requests 100 ms apart: 500 ms in all, each gap a third of idle_timeout.
+  // The pause is the pacing under test, not a wait for something.
+  for (int i = 0; i < 6; ++i) {
+    if (i > 0) std::this_thread::sleep_for(100ms);
+    send_all(fd, request);
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);  // one small response, one segment
+    REQUIRE(n > 0);
+    CHECK_THAT(std::string(buf, static_cast<std::size_t>(n)), Catch::StartsWith("HTTP/1.1 200"));
+  }
+  const auto last = std::chrono::steady_clock::now();
+  char byte;
+  ssize_t n = ::recv(fd, &byte, 1, 0);  // 5 s receive timeout
+  const auto waited = std::chrono::steady_clock::now() - last;
+  ::close(fd);
+  CHECK(n == 0);  // an orderly close by the server
+  CHECK(waited >= 250ms);  // idle_timeout, less the moments between the server's send and our recv
+  CHECK(drover::test::wait_until([&] { return ts.connections() == 0; }, kWait));
+}
+
 TEST_CASE("a reader that stalls is cut off by the write deadline", "[http][component][limits]") {
   ServerOptions options;
   options.write_timeout = 300ms;
