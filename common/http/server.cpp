@@ -236,8 +236,7 @@ asio::awaitable<std::optional<Response>> run_handler(State& state, Connection<St
 template <class Stream>
 asio::awaitable<bool> wait_for_request(State& state, Connection<Stream>& c, beast::flat_buffer& buffer) {
   if (buffer.size() > 0) co_return true;
-  c.idle = true;
-  c.idle_since = state.clock.steady_now();
+  c.begin_idle(state.clock.steady_now());
   c.tcp->expires_never();
   auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
   c.idle = false;
@@ -358,7 +357,7 @@ asio::awaitable<void> plain_session(std::shared_ptr<State> state, tcp::socket so
   co_await serve(*state, c, buffer);
 }
 
-// Reads the first bytes (idle_timeout), answers a plain-HTTP client with a
+// Reads the first bytes (within idle_timeout), answers a plain-HTTP client with a
 // 400 in plain text, else runs the handshake (read_timeout) and serves.
 asio::awaitable<void> tls_session(std::shared_ptr<State> state, tcp::socket socket) {
   Connection<TlsStream> c(std::move(socket), *state->tls);
@@ -367,8 +366,8 @@ asio::awaitable<void> tls_session(std::shared_ptr<State> state, tcp::socket sock
   c.remote = endpoint_string(c.tcp->socket().remote_endpoint(ec));
   c.tcp->socket().set_option(tcp::no_delay(true), ec);
   beast::flat_buffer buffer;
-  c.idle = true;
-  c.tcp->expires_after(state->options.idle_timeout);
+  c.begin_idle(state->clock.steady_now());
+  c.tcp->expires_never();
   auto [read_ec, n] = co_await c.tcp->async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
   c.idle = false;
   if (read_ec || state->stopping) co_return;

@@ -36,6 +36,13 @@ struct ConnectionBase {
   std::string remote;
   bool idle = false;  // waiting for the first byte of a request
   std::chrono::steady_clock::time_point idle_since;  // when it began to, if idle
+
+  // Every wait for a first byte starts here, so that sweep_idle never sees
+  // an idle connection without the moment it became idle.
+  void begin_idle(std::chrono::steady_clock::time_point now) {
+    idle = true;
+    idle_since = now;
+  }
 };
 
 // Shared by the Server and its coroutines (they may outlive the Server while

@@ -778,6 +778,26 @@ TEST_CASE("over TLS the server and client round-trip, and plain HTTP gets 400",
   CHECK(r->status == 400);
 }
 
+TEST_CASE("a TLS connection gets idle_timeout to send its ClientHello", "[http][component][tls][limits]") {
+  drover::test::TempDir tmp;
+  auto certs = drover::test::make_test_certs(tmp.path, "server", "IP:127.0.0.1");
+  ServerOptions options;
+  options.tls_cert = certs.cert.string();
+  options.tls_key = certs.key.string();
+  options.idle_timeout = 400ms;  // the idle sweep looks every 100 ms
+  TestServer ts(options);
+  std::string url = ts.start();
+  const auto opened = std::chrono::steady_clock::now();
+  int fd = raw_connect(url);  // 5 s receive timeout
+  char byte;
+  ssize_t n = ::recv(fd, &byte, 1, 0);
+  const auto waited = std::chrono::steady_clock::now() - opened;
+  ::close(fd);
+  CHECK(n == 0);  // an orderly close by the server
+  CHECK(waited >= 400ms);  // not cut by the first sweep that finds it silent
+  CHECK(drover::test::wait_until([&] { return ts.connections() == 0; }, kWait));
+}
+
 TEST_CASE("start() names the TLS file at fault", "[http][component][tls]") {
   drover::test::TempDir tmp;
   auto certs = drover::test::make_test_certs(tmp.path, "server", "IP:127.0.0.1");
