@@ -236,10 +236,10 @@ asio::awaitable<std::optional<Response>> run_handler(State& state, Connection<St
 template <class Stream>
 asio::awaitable<bool> wait_for_request(State& state, Connection<Stream>& c, beast::flat_buffer& buffer) {
   if (buffer.size() > 0) co_return true;
-  c.begin_idle(state.clock.steady_now());
+  c.idle_since = state.clock.steady_now();
   c.tcp->expires_never();
   auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
-  c.idle = false;
+  c.idle_since.reset();
   if (ec) {
     if (ec != asio::error::eof && ec != asio::error::operation_aborted && ec != beast::error::timeout) {
       spdlog::debug("http: {}: connection ended: {}", c.remote, ec.message());
@@ -366,10 +366,10 @@ asio::awaitable<void> tls_session(std::shared_ptr<State> state, tcp::socket sock
   c.remote = endpoint_string(c.tcp->socket().remote_endpoint(ec));
   c.tcp->socket().set_option(tcp::no_delay(true), ec);
   beast::flat_buffer buffer;
-  c.begin_idle(state->clock.steady_now());
+  c.idle_since = state->clock.steady_now();
   c.tcp->expires_never();
   auto [read_ec, n] = co_await c.tcp->async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
-  c.idle = false;
+  c.idle_since.reset();
   if (read_ec || state->stopping) co_return;
   buffer.commit(n);
   if (static_cast<const unsigned char*>(buffer.data().data())[0] != kTlsHandshakeRecord) {

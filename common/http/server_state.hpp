@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/as_tuple.hpp>
@@ -34,15 +35,8 @@ using boost::system::error_code;
 struct ConnectionBase {
   beast::tcp_stream* tcp = nullptr;  // the stream's lowest layer
   std::string remote;
-  bool idle = false;  // waiting for the first byte of a request
-  std::chrono::steady_clock::time_point idle_since;  // when it began to, if idle
-
-  // Every wait for a first byte starts here, so that sweep_idle never sees
-  // an idle connection without the moment it became idle.
-  void begin_idle(std::chrono::steady_clock::time_point now) {
-    idle = true;
-    idle_since = now;
-  }
+  // Set while the connection waits for the first byte of a request: since when.
+  std::optional<std::chrono::steady_clock::time_point> idle_since;
 };
 
 // Shared by the Server and its coroutines (they may outlive the Server while
@@ -93,7 +87,7 @@ struct State {
     acceptor.close(ec);
     sweeper.cancel();
     for (auto& [id, connection] : live) {
-      if (connection->idle) connection->tcp->socket().cancel(ec);
+      if (connection->idle_since) connection->tcp->socket().cancel(ec);
     }
   }
 };
@@ -131,7 +125,7 @@ inline asio::awaitable<void> sweep_idle(std::shared_ptr<State> state) {
     if (state->stopping) co_return;
     const auto now = state->clock.steady_now();
     for (auto& [id, connection] : state->live) {
-      if (connection->idle && now - connection->idle_since >= limit) {
+      if (connection->idle_since && now - *connection->idle_since >= limit) {
         error_code ec;
         connection->tcp->socket().cancel(ec);  // its read ends with operation_aborted
       }
