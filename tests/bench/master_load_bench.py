@@ -65,11 +65,17 @@ API_P99_TARGET = 50.0     # ms
 PACE_S = 0.05             # (d) the API poller's pause between rounds: a busy dashboard, not a flood
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process, in seconds."""
+def cpu_times(pid):
+    """(utime, stime) of a process, in seconds: in user space and in the kernel."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    return sum(cpu_times(pid))
 
 
 def thread_cpu(pid):
@@ -291,7 +297,8 @@ def beat_args(args, url, seconds):
 def floor_cpu(build, args, window):
     """(d)'s baseline: the same heartbeats answered by `drover-loadgen floor`, the
     cheapest HTTP server (a canned reply, one epoll thread): the cpu that
-    loopback TCP and wake-ups cost any server here, in % of one core."""
+    loopback TCP and wake-ups cost any server here. Returns its cpu seconds,
+    the kernel's part of them, and the window's length."""
     floor = subprocess.Popen([f"{build}/bin/drover-loadgen", "floor"], stdout=subprocess.PIPE, text=True)
     lg = None
     try:
@@ -299,13 +306,13 @@ def floor_cpu(build, args, window):
         lg = Loadgen(build, beat_args(args, f"http://{listen}", window + 2))
         lg.registered.wait(timeout=300)
         time.sleep(1)  # past the start of the schedule
-        cpu0, w0 = cpu_seconds(floor.pid), time.monotonic()
+        t0, w0 = cpu_times(floor.pid), time.monotonic()
         time.sleep(window)
-        pct = (cpu_seconds(floor.pid) - cpu0) / (time.monotonic() - w0) * 100
+        t1, w1 = cpu_times(floor.pid), time.monotonic()
         res = lg.result(window + 120)
         if not res["kept_up"]:
             raise SystemExit(f"(d) the floor server did not keep up: {res}")
-        return pct
+        return sum(t1) - sum(t0), t1[1] - t0[1], w1 - w0
     finally:
         if lg:
             lg.stop()
@@ -332,10 +339,11 @@ def heartbeats(build, args, root):
             if args.perf_dir:
                 perf = Perf(args.perf_dir, "d_heartbeats", pid, min(args.perf_seconds, window))
             hb0 = heartbeats_total(c.url)
-            cpu0, w0, th0 = cpu_seconds(pid), time.monotonic(), thread_cpu(pid)
+            t0, w0, th0 = cpu_times(pid), time.monotonic(), thread_cpu(pid)
             lg_cpu0 = cpu_seconds(lg.p.pid)
             time.sleep(window)
-            cpu1, w1, th1 = cpu_seconds(pid), time.monotonic(), thread_cpu(pid)
+            t1, w1, th1 = cpu_times(pid), time.monotonic(), thread_cpu(pid)
+            cpu0, cpu1 = sum(t0), sum(t1)
             out["loadgen_cpu_pct"] = (cpu_seconds(lg.p.pid) - lg_cpu0) / (w1 - w0) * 100
             hb1 = heartbeats_total(c.url)
             poller.start()
@@ -352,6 +360,8 @@ def heartbeats(build, args, root):
                 out["perf_report"] = perf.finish()
         out["loadgen"] = res
         out["master_cpu_pct"] = (cpu1 - cpu0) / (w1 - w0) * 100
+        # The kernel's share (system time): what loopback TCP and wake-ups cost the master.
+        out["master_kernel_share"] = (t1[1] - t0[1]) / max(cpu1 - cpu0, 1e-9)
         out["master_cpu_pct_with_api"] = (cpu2 - cpu1) / (w2 - w1) * 100
         out["window_s"] = w1 - w0
         # The master's own count: if the loadgen fell behind, scale the CPU to the full rate.
@@ -361,7 +371,9 @@ def heartbeats(build, args, root):
                                                  / max(out["window_heartbeats_per_s"], 1e-9))
         out["master_threads"] = thread_cpu_pct(th0, th1, w1 - w0)
         out["api"] = poller.summary()
-    out["floor_cpu_pct"] = floor_cpu(build, args, out["window_s"])
+    floor_cpu_s, floor_kernel_s, floor_window = floor_cpu(build, args, out["window_s"])
+    out["floor_cpu_pct"] = floor_cpu_s / floor_window * 100
+    out["floor_kernel_share"] = floor_kernel_s / max(floor_cpu_s, 1e-9)
     return out
 
 
@@ -408,10 +420,12 @@ def print_d(d):
           f"{lg['target_per_s']:.0f}/s: {d['master_cpu_pct_at_target_rate']:.1f}% "
           f"(target < {CPU_TARGET:.0f}%); with the API poller too: {d['master_cpu_pct_with_api']:.1f}% "
           f"({d['window_heartbeats_per_s_with_api']:.0f} heartbeats/s); "
-          f"idle master: {d['idle_master_cpu_pct']:.1f}%; master threads: {', '.join(d['master_threads'])}; "
+          f"idle master: {d['idle_master_cpu_pct']:.1f}%; in the kernel: {d['master_kernel_share']:.0%} "
+          f"of the master's cpu; master threads: {', '.join(d['master_threads'])}; "
           f"the loadgen meanwhile: {d['loadgen_cpu_pct']:.0f}%")
     print(f"  baseline: the same heartbeats answered by the cheapest HTTP server (drover-loadgen floor, "
-          f"a canned reply): {d['floor_cpu_pct']:.1f}% of one core; the master takes "
+          f"a canned reply): {d['floor_cpu_pct']:.1f}% of one core, {d['floor_kernel_share']:.0%} of it "
+          f"in the kernel; the master takes "
           f"{d['master_cpu_pct_at_target_rate'] / d['floor_cpu_pct']:.1f}x that")
     for name in ("cluster", "workers"):
         a, b = api[name], idle[name]
