@@ -2,7 +2,7 @@
 """drover's performance harness (issue 8): every figure next to a baseline
 measured in the same run, and its target. One command:
 
-    python3 tests/bench/perf.py --build build            # about 8-10 min on 2 cores
+    python3 tests/bench/perf.py --build build            # about 4 min on 2 cores
 
   a. end-to-end: N x /bin/true on a local cluster of 2 one-cpu workers against
      `xargs -P2` running the same processes (target: >= 0.6 of xargs' rate);
