@@ -231,15 +231,25 @@ asio::awaitable<std::optional<Response>> run_handler(State& state, Connection<St
   co_return std::move(*slot->response);
 }
 
-// Waits for the first byte of the next request; sweep_idle ends the wait
-// after idle_timeout.
+// Reads the first bytes of something from `from` (the connection's stream or
+// its TCP layer) while the connection counts as idle: sweep_idle ends the read
+// after idle_timeout, and Server::stop at once.
+template <class ReadStream>
+asio::awaitable<std::tuple<error_code, std::size_t>> read_while_idle(State& state, ConnectionBase& c,
+                                                                     ReadStream& from,
+                                                                     beast::flat_buffer& buffer) {
+  c.idle_since = state.clock.steady_now();
+  c.tcp->expires_never();
+  auto result = co_await from.async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
+  c.idle_since.reset();
+  co_return result;
+}
+
+// Waits for the first byte of the next request.
 template <class Stream>
 asio::awaitable<bool> wait_for_request(State& state, Connection<Stream>& c, beast::flat_buffer& buffer) {
   if (buffer.size() > 0) co_return true;
-  c.idle_since = state.clock.steady_now();
-  c.tcp->expires_never();
-  auto [ec, n] = co_await c.stream.async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
-  c.idle_since.reset();
+  auto [ec, n] = co_await read_while_idle(state, c, c.stream, buffer);
   if (ec) {
     if (ec != asio::error::eof && ec != asio::error::operation_aborted && ec != beast::error::timeout) {
       spdlog::debug("http: {}: connection ended: {}", c.remote, ec.message());
@@ -366,10 +376,7 @@ asio::awaitable<void> tls_session(std::shared_ptr<State> state, tcp::socket sock
   c.remote = endpoint_string(c.tcp->socket().remote_endpoint(ec));
   c.tcp->socket().set_option(tcp::no_delay(true), ec);
   beast::flat_buffer buffer;
-  c.idle_since = state->clock.steady_now();
-  c.tcp->expires_never();
-  auto [read_ec, n] = co_await c.tcp->async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
-  c.idle_since.reset();
+  auto [read_ec, n] = co_await read_while_idle(*state, c, *c.tcp, buffer);
   if (read_ec || state->stopping) co_return;
   buffer.commit(n);
   if (static_cast<const unsigned char*>(buffer.data().data())[0] != kTlsHandshakeRecord) {
