@@ -1,5 +1,7 @@
 #include "common/http/beast_messages.hpp"
 
+#include <iterator>
+
 #include <boost/beast/http/error.hpp>
 
 namespace drover::http::detail {
@@ -10,6 +12,7 @@ Request to_request(BeastRequest&& req, const std::string& remote) {
   Request request;
   request.method = std::string(req.method_string());
   split_target(req.target(), request.path, request.query);
+  request.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
   for (const auto& field : req) {
     request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }

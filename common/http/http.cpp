@@ -40,6 +40,9 @@ int hex_value(char c) {
 // Decodes %XX escapes (an invalid escape is kept as is); `plus_is_space` for
 // query components (application/x-www-form-urlencoded).
 std::string percent_decode(std::string_view s, bool plus_is_space) {
+  if (s.find('%') == std::string_view::npos && (!plus_is_space || s.find('+') == std::string_view::npos)) {
+    return std::string(s);  // nearly every path and query: nothing to decode
+  }
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -58,9 +61,10 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
-// "/a/b/" -> {"a", "b"}; empty segments are ignored.
-std::vector<std::string> split_segments(std::string_view path) {
-  std::vector<std::string> segments;
+// "/a/b/" -> {"a", "b"}; empty segments are ignored. The views point into `path`.
+std::vector<std::string_view> split_segments(std::string_view path) {
+  std::vector<std::string_view> segments;
+  segments.reserve(8);
   std::size_t start = 0;
   while (start <= path.size()) {
     std::size_t end = path.find('/', start);
@@ -75,7 +79,7 @@ bool is_param(const std::string& segment) {
   return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
 }
 
-bool matches(const std::vector<std::string>& pattern, const std::vector<std::string>& segments) {
+bool matches(const std::vector<std::string>& pattern, const std::vector<std::string_view>& segments) {
   if (pattern.size() != segments.size()) return false;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     if (!is_param(pattern[i]) && pattern[i] != segments[i]) return false;
@@ -83,14 +87,33 @@ bool matches(const std::vector<std::string>& pattern, const std::vector<std::str
   return true;
 }
 
-// Makes a Respond callable at most once, so that a handler that answered and
-// then threw does not answer twice.
-Respond once(Respond respond) {
-  auto called = std::make_shared<std::atomic<bool>>(false);
-  return [called, respond = std::move(respond)](Response response) {
-    if (!called->exchange(true)) respond(std::move(response));
-  };
-}
+// What a matched route's handler answers through: the connection's Respond,
+// called at most once (a handler that answered and then threw does not answer
+// twice), with the router's observer told the route, method and status. One
+// allocation per request: the Respond holds only a pointer to this.
+struct Answer {
+  std::atomic<bool> called{false};
+  Respond respond;
+  Router::Observer observer;  // may be empty
+  std::string route;          // the matched pattern, or "" for no route
+  std::string method;
+
+  static Respond make(Respond respond, const Router::Observer& observer, const std::string& route,
+                      const std::string& method) {
+    auto answer = std::make_shared<Answer>();
+    answer->respond = std::move(respond);
+    if (observer) {
+      answer->observer = observer;
+      answer->route = route;
+      answer->method = method;
+    }
+    return [answer](Response response) {
+      if (answer->called.exchange(true)) return;
+      if (answer->observer) answer->observer(answer->route, answer->method, response.status);
+      answer->respond(std::move(response));
+    };
+  }
+};
 
 }  // namespace
 
@@ -164,34 +187,26 @@ void Router::add(std::string method, std::string pattern, SyncHandler handler) {
 }
 
 void Router::add_async(std::string method, std::string pattern, AsyncHandler handler) {
-  std::vector<std::string> segments = split_segments(pattern);
+  std::vector<std::string> segments;
+  for (std::string_view s : split_segments(pattern)) segments.emplace_back(s);
   routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments), std::move(handler)});
 }
 
 void Router::dispatch(Request& request, Respond respond) const {
-  const std::vector<std::string> segments = split_segments(request.path);
+  const std::vector<std::string_view> segments = split_segments(request.path);
   std::string allowed;  // methods served on this path, for a 405's Allow header
-  auto observed = [this, &request](Respond inner, const std::string& route) -> Respond {
-    if (!observer_) return inner;
-    return [observer = observer_, route, method = request.method,
-            inner = std::move(inner)](Response response) mutable {
-      observer(route, method, response.status);
-      inner(std::move(response));
-    };
-  };
   for (const Route& route : routes_) {
     if (!matches(route.segments, segments)) continue;
     if (route.method != request.method) {
       allowed += (allowed.empty() ? "" : ", ") + route.method;
       continue;
     }
-    respond = observed(std::move(respond), route.pattern);
     request.params.clear();
     for (std::size_t i = 0; i < segments.size(); ++i) {
       const std::string& p = route.segments[i];
       if (is_param(p)) request.params[p.substr(1, p.size() - 2)] = segments[i];
     }
-    Respond guarded = once(std::move(respond));
+    Respond guarded = Answer::make(std::move(respond), observer_, route.pattern, request.method);
     if (guard_) {
       if (std::optional<Error> denied = guard_(request, route.method, route.pattern)) {
         Response response = Response::error(*denied);
@@ -214,7 +229,7 @@ void Router::dispatch(Request& request, Respond respond) const {
     }
     return;
   }
-  respond = observed(std::move(respond), "");
+  respond = Answer::make(std::move(respond), observer_, "", request.method);
   if (!allowed.empty()) {
     Response response = Response::error(make_error(
         ErrorCode::invalid_argument, "method " + request.method + " not allowed; use " + allowed));
