@@ -252,4 +252,13 @@ std::optional<std::string> report_batch_reply_json(const ReportBatchReply& reply
       });
 }
 
+std::optional<std::string> heartbeat_reply_json(const HeartbeatReply& reply) {
+  return render([&](Writer& w) {
+    w.raw("{");
+    w.key("kill", true), w.list(reply.kill, [&](std::int64_t id) { w.num(id); });
+    w.key("reregister"), w.boolean(reply.reregister);
+    w.raw("}");
+  });
+}
+
 }  // namespace drover

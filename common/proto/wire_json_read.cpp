@@ -17,6 +17,7 @@ enum class Kind {
   report_batch, started, finished, report, upstream,  // ReportBatch
   work_reply, assignment,                             // WorkReply
   batch_reply, result,                                // ReportBatchReply
+  heartbeat, progress,                                // Heartbeat
 };
 
 // What a value is read into.
@@ -132,6 +133,18 @@ Slot field(Kind kind, void* at, std::string_view key) {
       if (key == "message") return slot(Type::text, &r.message);
       break;
     }
+    case Kind::heartbeat: {
+      auto& h = *static_cast<Heartbeat*>(at);
+      if (key == "running") return object_slot(Type::objects, Kind::progress, &h.running);
+      if (key == "log_token") return slot(Type::text, &h.log_token);
+      break;
+    }
+    case Kind::progress: {
+      auto& p = *static_cast<AttemptProgress*>(at);
+      if (key == "attempt_id") return slot(Type::int64, &p.attempt_id);
+      if (key == "progress") return slot(Type::real, &p.progress);
+      break;
+    }
   }
   return {};
 }
@@ -149,6 +162,7 @@ void* append(Kind kind, void* list) {
     case Kind::upstream: return append_to<UpstreamOutput>(list);
     case Kind::assignment: return append_to<Assignment>(list);
     case Kind::result: return append_to<ReportResult>(list);
+    case Kind::progress: return append_to<AttemptProgress>(list);
     default: return nullptr;  // no list holds the others
   }
 }
@@ -168,6 +182,7 @@ std::size_t list_size(Type type, Kind kind, void* list) {
     case Kind::upstream: return size_of<UpstreamOutput>(list);
     case Kind::assignment: return size_of<Assignment>(list);
     case Kind::result: return size_of<ReportResult>(list);
+    case Kind::progress: return size_of<AttemptProgress>(list);
     default: return 0;
   }
 }
@@ -188,6 +203,7 @@ void reset(const Slot& s) {
         case Kind::upstream: static_cast<std::vector<UpstreamOutput>*>(s.at)->clear(); break;
         case Kind::assignment: static_cast<std::vector<Assignment>*>(s.at)->clear(); break;
         case Kind::result: static_cast<std::vector<ReportResult>*>(s.at)->clear(); break;
+        case Kind::progress: static_cast<std::vector<AttemptProgress>*>(s.at)->clear(); break;
         default: break;
       }
       break;
@@ -423,6 +439,10 @@ Result<WorkReply> parse_work_reply(std::string_view body) {
 
 Result<ReportBatchReply> parse_report_batch_reply(std::string_view body) {
   return read_message<ReportBatchReply>(body, Kind::batch_reply);
+}
+
+Result<Heartbeat> parse_heartbeat(std::string_view body) {
+  return read_message<Heartbeat>(body, Kind::heartbeat);
 }
 
 }  // namespace drover

@@ -89,12 +89,15 @@ void add_internal_routes(http::Router& router, Coordinator& co, WorkerLogTokens*
     co.register_worker(*reg, respond_json<RegistrationReply>(std::move(respond)));
   });
   router.add_async("POST", "/internal/v1/workers/{id}/heartbeat", [&co, log_tokens](Request& req, Respond respond) {
-    auto hb = parse_body<Heartbeat>(req.body);
+    auto hb = parse_heartbeat(req.body);
     if (!hb.ok()) return respond(Response::error(hb.error()));
-    if (const Worker* w = co.model().worker(req.param("id")); w && log_tokens) {
+    const std::string id = req.param("id");
+    if (const Worker* w = co.model().worker(id); w && log_tokens) {
       log_tokens->set(w->address, hb->log_token);  // after a master restart: known again
     }
-    co.heartbeat(req.param("id"), *hb, respond_json<HeartbeatReply>(std::move(respond)));
+    co.heartbeat(id, *hb, [respond = std::move(respond)](Result<HeartbeatReply> r) {
+      respond(r.ok() ? json_response(heartbeat_reply_json(*r), *r) : Response::error(r.error()));
+    });
   });
   router.add_async("GET", "/internal/v1/workers/{id}/work", [&co](Request& req, Respond respond) {
     auto wait = int_param(req.query_or("wait_ms", "20000"), "wait_ms");

@@ -268,3 +268,44 @@ TEST_CASE("work replies and report batch replies read the same structs as nlohma
   CHECK_THAT(parse_work_reply(R"({"kill":[1,"x"]})").error().message,
              Catch::Contains("kill[1]: must be a number, not a string"));
 }
+
+TEST_CASE("heartbeats read the same structs as nlohmann reads and their replies are written as it writes them") {
+  std::mt19937 rng(31337);
+  static const std::vector<double> progress = {-1, 0, 0.5, 1, 0.333, 1e-9};
+  for (int round = 0; round < 300; ++round) {
+    Heartbeat hb;
+    for (int i = static_cast<int>(rng() % 4); i > 0; --i) {
+      hb.running.push_back({random_int(rng), progress[rng() % progress.size()]});
+    }
+    hb.log_token = random_text(rng);
+    const std::string body = json(hb).dump();
+    auto ours = parse_heartbeat(body);
+    REQUIRE(ours.ok());
+    REQUIRE(json(*ours) == json(json::parse(body).get<Heartbeat>()));
+
+    HeartbeatReply reply;
+    for (int i = static_cast<int>(rng() % 4); i > 0; --i) reply.kill.push_back(random_int(rng));
+    reply.reregister = rng() % 2 == 0;
+    REQUIRE(*heartbeat_reply_json(reply) == json(reply).dump());
+  }
+  const std::vector<std::string> odd = {
+      R"({})",
+      R"({"log_token":"","running":[]})",
+      R"({"running":[{}],"log_token":"t","later":[{"x":1}]})",
+      R"({"running":[{"attempt_id":1}],"running":[{"attempt_id":2.9,"progress":1}],"log_token":"a","log_token":"b"})",
+  };
+  for (const auto& body : odd) {
+    INFO(body);
+    auto ours = parse_heartbeat(body);
+    REQUIRE(ours.ok());
+    CHECK(json(*ours) == json(json::parse(body).get<Heartbeat>()));
+  }
+  for (const std::string bad : {R"([])", R"({"running":{}})", R"({"running":[1]})", R"({"log_token":5})",
+                                R"({"running":[{"attempt_id":"7"}]})", R"({"running":[{"progress":true}]})"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_heartbeat(bad).ok());
+    CHECK_THROWS(json::parse(bad).get<Heartbeat>());
+  }
+  CHECK_THAT(parse_heartbeat(R"({"running":[{},{"progress":"half"}]})").error().message,
+             Catch::Contains("running[1].progress: must be a number, not a string"));
+}
