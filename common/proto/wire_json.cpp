@@ -1,5 +1,7 @@
 #include "common/proto/wire_json.hpp"
 
+#include "common/proto/json_events.hpp"
+
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -9,34 +11,6 @@ namespace drover {
 namespace {
 
 // ---- writing (the readers are in wire_json_read.cpp) ---------------------------
-
-// The length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF).
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-  const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = at(i);
-  std::size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (at(i + 1) < lo || at(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k) {
-    if (at(i + k) < 0x80 || at(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
 
 // Thrown when a string is not valid UTF-8: the caller leaves it to nlohmann.
 struct NotUtf8 {};

@@ -1,6 +1,8 @@
-// wire_json's readers (see wire_json.hpp): one SAX handler over nlohmann's
-// lexer that fills the structs directly, with a table of fields per struct.
+// wire_json's readers (see wire_json.hpp): one handler of read_json's events
+// that fills the structs directly, with a table of fields per struct.
 #include "common/proto/wire_json.hpp"
+
+#include "common/proto/json_events.hpp"
 
 #include <fmt/format.h>
 
@@ -223,14 +225,14 @@ std::uint64_t to_unsigned(double d) {
 }
 
 // One reader per message. The root object is `root` of `kind`.
-class Reader {
+class Reader final : public JsonEvents {
  public:
   Reader(Kind kind, void* root) : root_{Type::object, root, kind} {}
 
   const std::string& error() const { return error_; }
 
-  bool null() { return scalar("null", [&](const Slot& s) { return s.type == Type::state ? set_state(s, {}) : false; }); }
-  bool boolean(bool v) {
+  bool null() override { return scalar("null", [&](const Slot& s) { return s.type == Type::state ? set_state(s, {}) : false; }); }
+  bool boolean(bool v) override {
     return scalar("a boolean", [&](const Slot& s) {
       // Like get<T>(): an int takes a boolean as 0 or 1; 64-bit integers and doubles do not.
       if (s.type == Type::boolean) return put(s, v);
@@ -238,10 +240,14 @@ class Reader {
       return s.type == Type::state ? set_state(s, {}) : false;
     });
   }
-  bool number_integer(std::int64_t v) { return number(v, static_cast<std::uint64_t>(v), static_cast<double>(v)); }
-  bool number_unsigned(std::uint64_t v) { return number(static_cast<std::int64_t>(v), v, static_cast<double>(v)); }
-  bool number_float(double v, const std::string&) { return number(to_signed(v), to_unsigned(v), v); }
-  bool string(std::string& v) {
+  bool number_integer(std::int64_t v) override {
+    return number(v, static_cast<std::uint64_t>(v), static_cast<double>(v));
+  }
+  bool number_unsigned(std::uint64_t v) override {
+    return number(static_cast<std::int64_t>(v), v, static_cast<double>(v));
+  }
+  bool number_float(double v) override { return number(to_signed(v), to_unsigned(v), v); }
+  bool string(std::string& v) override {
     if (!frames_.empty()) {
       const Slot& open = frames_.back().slot;
       if (open.type == Type::text_map) {
@@ -259,9 +265,7 @@ class Reader {
       return false;
     });
   }
-  bool binary(nlohmann::json::binary_t&) { return fail("unexpected binary value"); }
-
-  bool start_object(std::size_t) {
+  bool start_object() override {
     if (frames_.empty()) return open(root_);
     if (skipping()) return open({});
     if (in_map()) return fail("must be a string, not an object");
@@ -279,9 +283,9 @@ class Reader {
     else if (s.type != Type::skip) return fail(must_be(s.type) + ", not an object");
     return open({});
   }
-  bool end_object() { return close(); }
+  bool end_object() override { return close(); }
 
-  bool start_array(std::size_t) {
+  bool start_array() override {
     if (frames_.empty()) return fail("the body must be a JSON object");
     if (skipping()) return open({});
     if (in_map()) return fail("must be a string, not an array");
@@ -295,19 +299,14 @@ class Reader {
     else if (s.type != Type::skip) return fail(must_be(s.type) + ", not an array");
     return open({});
   }
-  bool end_array() { return close(); }
+  bool end_array() override { return close(); }
 
-  bool key(std::string& k) {
+  bool key(std::string& k) override {
     key_ = k;
     if (skipping() || frames_.back().slot.type == Type::text_map) return true;
     const Slot& object = frames_.back().slot;
     slot_ = field(object.kind, object.at, k);
     return true;
-  }
-
-  bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception& e) {
-    if (error_.empty()) error_ = e.what();
-    return false;
   }
 
  private:
@@ -420,9 +419,10 @@ template <class T>
 Result<T> read_message(std::string_view body, Kind kind) {
   T message;
   Reader reader(kind, &message);
-  const bool ok = nlohmann::json::sax_parse(body.begin(), body.end(), &reader);
-  if (!ok || !reader.error().empty()) {
-    return make_error(ErrorCode::invalid_argument, "bad JSON body: " + reader.error());
+  std::string syntax;
+  if (!read_json(body, reader, syntax) || !reader.error().empty()) {
+    return make_error(ErrorCode::invalid_argument,
+                      "bad JSON body: " + (reader.error().empty() ? syntax : reader.error()));
   }
   return message;
 }

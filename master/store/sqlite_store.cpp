@@ -151,8 +151,8 @@ Status SqliteStore::exec(const char* sql) {
 namespace {
 
 Status save_job(Statement& st, const Job& j) {
-  nlohmann::json spec = j.spec;
-  st.bind(j.id).bind(j.seq).bind(std::string(to_string(j.state))).bind(spec.dump());
+  const std::string spec = nlohmann::json(j.spec).dump();
+  st.bind(j.id).bind(j.seq).bind(to_string(j.state)).bind(spec);
   st.bind(j.bundle_digest).bind(j.user).bind(j.source).bind(ms(j.submitted_at));
   st.bind(ms(j.started_at)).bind(ms(j.finished_at)).bind(j.message).bind(j.rerun_of);
   return st.run();
@@ -160,7 +160,7 @@ Status save_job(Statement& st, const Job& j) {
 
 Status save_task(Statement& st, const TaskKey& k, const Task& t) {
   st.bind(k.job).bind(k.stage).bind(t.index).bind(t.input_kind).bind(t.input);
-  st.bind(std::string(to_string(t.state))).bind(t.failures).bind(t.lost);
+  st.bind(to_string(t.state)).bind(t.failures).bind(t.lost);
   st.bind(t.output_digest).bind(static_cast<std::int64_t>(t.output_bytes));
   st.bind(t.checkpoint_digest).bind(t.gave_up ? 1 : 0).bind(t.cached ? 1 : 0).bind(t.cache_base);
   return st.run();
@@ -168,7 +168,7 @@ Status save_task(Statement& st, const TaskKey& k, const Task& t) {
 
 Status save_attempt(Statement& st, const Attempt& a) {
   st.bind(a.id).bind(a.task.job).bind(a.task.stage).bind(a.task.index).bind(a.number);
-  st.bind(a.worker).bind(std::string(to_string(a.state))).bind(ms(a.not_before));
+  st.bind(a.worker).bind(to_string(a.state)).bind(ms(a.not_before));
   st.bind(ms(a.assigned_at)).bind(ms(a.started_at)).bind(ms(a.finished_at));
   st.bind(a.exit_code).bind(a.signal).bind(a.reason).bind(a.message);
   st.bind(a.output_digest).bind(static_cast<std::int64_t>(a.output_bytes));
@@ -183,8 +183,9 @@ Status save_event(Statement& st, const JobId& job, const JobEvent& e) {
 }
 
 Status save_worker(Statement& st, const Worker& w) {
+  const std::string labels = nlohmann::json(w.labels).dump();
   st.bind(w.id).bind(w.address).bind(w.cpus).bind(static_cast<std::int64_t>(w.memory));
-  st.bind(nlohmann::json(w.labels).dump()).bind(std::string(to_string(w.state)));
+  st.bind(labels).bind(to_string(w.state));
   st.bind(ms(w.registered_at)).bind(ms(w.last_heartbeat_at));
   st.bind(w.failures_in_a_row).bind(ms(w.excluded_until));
   return st.run();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -21,11 +22,17 @@ class Statement {
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
-  Statement& bind(const std::string& v) {
-    if (ok()) rc_ = sqlite3_bind_text(st_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  // Binds text without copying it (the store binds tens of strings per task):
+  // the characters must stay where they are until run() or the last step(),
+  // as a row's own fields, literals and the caller's arguments do.
+  Statement& bind(std::string_view v) {
+    const char* text = v.data() ? v.data() : "";  // a null pointer would bind NULL
+    if (ok()) rc_ = sqlite3_bind_text(st_, ++n_, text, static_cast<int>(v.size()), SQLITE_STATIC);
     return *this;
   }
-  Statement& bind(const char* v) { return bind(std::string(v)); }
+  Statement& bind(const char* v) { return bind(std::string_view(v)); }
+  // A temporary string would be gone before run(): name it first.
+  Statement& bind(std::string&&) = delete;
   Statement& bind(std::int64_t v) {
     if (ok()) rc_ = sqlite3_bind_int64(st_, ++n_, v);
     return *this;

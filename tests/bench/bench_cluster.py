@@ -16,6 +16,14 @@ def request(url, data=None, method="GET", headers=None, timeout=60):
         return r.read()
 
 
+def heartbeats_total(url):
+    """drover_heartbeats_total from the master's /metrics."""
+    for line in request(url + "/metrics").decode().splitlines():
+        if line.startswith("drover_heartbeats_total "):
+            return float(line.split()[1])
+    return float("nan")
+
+
 def bundle(job_yaml):
     """A gzip'd tar holding only job.yaml."""
     buf = io.BytesIO()

@@ -18,14 +18,7 @@ About half a minute; needs valgrind.
 import argparse, os, re, shutil, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cluster import request, stop_on_sigterm, stop_process, wait_for  # noqa: E402
-
-
-def heartbeats_total(url):
-    for line in request(url + "/metrics").decode().splitlines():
-        if line.startswith("drover_heartbeats_total "):
-            return float(line.split()[1])
-    raise SystemExit("the master's /metrics has no drover_heartbeats_total")
+from bench_cluster import heartbeats_total, stop_on_sigterm, stop_process, wait_for  # noqa: E402
 
 
 def control(flag, pid):
@@ -76,7 +69,7 @@ def main():
         if loadgen.poll() is not None:
             raise SystemExit(f"drover-loadgen ended early ({loadgen.returncode}): the window is not all heartbeats")
         dumps = [f for f in os.listdir(root) if re.fullmatch(rf"cg\.{master.pid}\.\d+", f)]
-        if len(dumps) != 1 or beats <= 0:
+        if len(dumps) != 1 or not beats > 0:
             raise SystemExit(f"expected one callgrind dump and some heartbeats, got {dumps} and {beats:.0f}")
         out = subprocess.run(["callgrind_annotate", "--inclusive=yes", os.path.join(root, dumps[0])],
                              capture_output=True, text=True, timeout=120, check=True).stdout
