@@ -23,8 +23,8 @@ class Writer {
   void str(std::string_view s) {
     if (!append_json_string(out_, s)) throw NotUtf8{};
   }
-  void num(std::int64_t v) { fmt::format_to(std::back_inserter(out_), "{}", v); }
-  void unum(std::uint64_t v) { fmt::format_to(std::back_inserter(out_), "{}", v); }
+  void num(std::int64_t v) { append(fmt::format_int(v)); }
+  void unum(std::uint64_t v) { append(fmt::format_int(v)); }
   void real(double v) { out_.append(nlohmann::json(v).dump()); }  // nlohmann's own digits
   void boolean(bool v) { out_.append(v ? "true" : "false"); }
 
@@ -51,6 +51,8 @@ class Writer {
   }
 
  private:
+  void append(const fmt::format_int& digits) { out_.append(digits.data(), digits.size()); }
+
   std::string& out_;
 };
 
