@@ -33,7 +33,8 @@ std::optional<std::string> report_batch_reply_json(const ReportBatchReply& reply
 std::optional<std::string> report_batch_json(const ReportBatch& batch);
 std::optional<std::string> heartbeat_reply_json(const HeartbeatReply& reply);
 
-// nlohmann::json::parse(body).get<T>(), without the DOM.
+// nlohmann::json::parse(body).get<T>(), without the DOM or nlohmann's lexer
+// (common/proto/json_events.hpp reads the text).
 Result<ReportBatch> parse_report_batch(std::string_view body);
 Result<WorkReply> parse_work_reply(std::string_view body);
 Result<ReportBatchReply> parse_report_batch_reply(std::string_view body);

@@ -354,8 +354,8 @@ def heartbeats(build, args, root):
         out["loadgen"] = res
         out["master_cpu_pct"] = (cpu1 - cpu0) / (w1 - w0) * 100
         # The kernel's share (system time). On loopback it moves between runs of the same
-        # code (40-90% for the master here): a hint, not a measure of where the cost is;
-        # heartbeat_instructions.py counts the user-space work exactly.
+        # code (17-90% for the master here): a hint, not a measure of where the cost is;
+        # master_instructions.py counts the user-space work exactly.
         out["master_kernel_share"] = (t1[1] - t0[1]) / max(cpu1 - cpu0, 1e-9)
         out["master_cpu_pct_with_api"] = (cpu2 - cpu1) / (w2 - w1) * 100
         out["window_s"] = w1 - w0
