@@ -54,6 +54,7 @@ class Scanner {
       if (pos_ == s_.size()) return fail("unexpected end of input; expected a value");
       const char c = s_[pos_];
       if (c == '{' || c == '[') {
+        if (open.size() == kMaxJsonDepth) return fail("nested deeper than " + std::to_string(kMaxJsonDepth));
         ++pos_;
         if (!(c == '{' ? ev_.start_object() : ev_.start_array())) return false;
         skip_space();
@@ -95,7 +96,7 @@ class Scanner {
  private:
   unsigned char byte(std::size_t i) const { return static_cast<unsigned char>(s_[i]); }
 
-  bool fail(std::string_view why) {
+  bool fail(const std::string& why) {
     error_ = fmt::format("parse error at byte {}: {}", pos_, why);
     return false;
   }

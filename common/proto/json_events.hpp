@@ -4,8 +4,10 @@
 // nlohmann::json::parse accepts (RFC 8259, a UTF-8 byte order mark at the
 // start skipped, no comments) and reports the same events with the same
 // values: integers that fit as int64 (negative) or uint64, any other number
-// as a double. One difference: nlohmann takes a NUL byte after the value for
-// the end of its input and ignores what follows it; read_json refuses that. It is several times cheaper per byte: nlohmann's lexer keeps
+// as a double. Two differences: nlohmann takes a NUL byte after the value for
+// the end of its input and ignores what follows it, and nests without limit;
+// read_json refuses both (kMaxJsonDepth bounds what a body of a few bytes per
+// level can make a reader hold: nlohmann's parser and a handler's frames). It is several times cheaper per byte: nlohmann's lexer keeps
 // a copy of every token for its error messages and reads byte by byte through
 // an adapter.
 #include <cstddef>
@@ -14,6 +16,10 @@
 #include <string_view>
 
 namespace drover {
+
+// Objects and arrays nested deeper than this are refused. The deepest
+// protocol message nests 6 levels.
+inline constexpr std::size_t kMaxJsonDepth = 64;
 
 class JsonEvents {
  public:

@@ -427,3 +427,22 @@ TEST_CASE("read_json accepts what nlohmann accepts and reads the same values") {
   CHECK(accepted > 1000);
   CHECK(refused > 1000);
 }
+
+TEST_CASE("read_json refuses nesting deeper than kMaxJsonDepth") {
+  const auto nested = [](std::size_t depth, const std::string& inner) {
+    return std::string(depth, '[') + inner + std::string(depth, ']');
+  };
+  for (const std::string& inner : {std::string(), std::string("1"), std::string("{}")}) {
+    const std::size_t extra = inner == "{}" ? 1 : 0;  // {} is a level of its own
+    INFO(inner);
+    CHECK(our_events(nested(kMaxJsonDepth - extra, inner)) == nlohmann_events(nested(kMaxJsonDepth - extra, inner)));
+    OurEvents log;
+    std::string error;
+    CHECK_FALSE(read_json(nested(kMaxJsonDepth + 1 - extra, inner), log, error));
+    CHECK_THAT(error, Catch::Contains("nested deeper than 64"));
+  }
+  // A report batch nested deep in an unknown key is refused, not held.
+  auto deep = parse_report_batch(R"({"x":)" + nested(100000, "") + "}");
+  REQUIRE_FALSE(deep.ok());
+  CHECK_THAT(deep.error().message, Catch::Contains("nested deeper than 64"));
+}
