@@ -34,6 +34,14 @@ Response json_response(std::optional<std::string> text, const T& message) {
   return Response::text(200, std::move(*text), "application/json");
 }
 
+// Adapts a coordinator reply to a response whose body `render` writes by hand.
+template <class T>
+std::function<void(Result<T>)> respond_wire(Respond respond, std::optional<std::string> (*render)(const T&)) {
+  return [respond = std::move(respond), render](Result<T> r) {
+    respond(r.ok() ? json_response(render(*r), *r) : Response::error(r.error()));
+  };
+}
+
 // One batch of reports in flight: answered once every item has its result.
 struct BatchReply {
   ReportBatchReply reply;
@@ -95,18 +103,14 @@ void add_internal_routes(http::Router& router, Coordinator& co, WorkerLogTokens*
     if (const Worker* w = co.model().worker(id); w && log_tokens) {
       log_tokens->set(w->address, hb->log_token);  // after a master restart: known again
     }
-    co.heartbeat(id, *hb, [respond = std::move(respond)](Result<HeartbeatReply> r) {
-      respond(r.ok() ? json_response(heartbeat_reply_json(*r), *r) : Response::error(r.error()));
-    });
+    co.heartbeat(id, *hb, respond_wire(std::move(respond), &heartbeat_reply_json));
   });
   router.add_async("GET", "/internal/v1/workers/{id}/work", [&co](Request& req, Respond respond) {
     auto wait = int_param(req.query_or("wait_ms", "20000"), "wait_ms");
     if (!wait.ok()) return respond(Response::error(wait.error()));
     Duration d = std::clamp<Duration>(Duration{*wait}, Duration{0}, kMaxPoll);
     std::string id = req.param("id");
-    std::uint64_t poll = co.poll_work(id, d, [respond = std::move(respond)](Result<WorkReply> r) {
-      respond(r.ok() ? json_response(work_reply_json(*r), *r) : Response::error(r.error()));
-    });
+    std::uint64_t poll = co.poll_work(id, d, respond_wire(std::move(respond), &work_reply_json));
     // A killed worker closes this connection at once: notice it without waiting for heartbeats.
     if (poll) req.on_disconnect([&co, id, poll] { co.poll_disconnected(id, poll); });
   });
