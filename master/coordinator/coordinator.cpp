@@ -45,6 +45,16 @@ Status Coordinator::start() {
 
 void Coordinator::after_commit(std::function<void()> fn) {
   after_commit_.push_back(std::move(fn));
+  post_flush();
+}
+
+void Coordinator::dispatch_after_commit(std::function<void()> fn) {
+  after_commit_.insert(after_commit_.begin() + dispatches_waiting_, std::move(fn));
+  ++dispatches_waiting_;
+  post_flush();
+}
+
+void Coordinator::post_flush() {
   if (flush_posted_) return;
   flush_posted_ = true;
   reactor_.post([this] { flush(); });
@@ -56,6 +66,7 @@ void Coordinator::flush() {
   if (model_.dirty().empty() && !pending_) {
     auto ready = std::move(after_commit_);
     after_commit_.clear();
+    dispatches_waiting_ = 0;
     for (auto& fn : ready) fn();
     return;
   }
@@ -64,6 +75,7 @@ void Coordinator::flush() {
     model_.dirty() = Dirty{};
     pending_replies_ = std::move(after_commit_);
     after_commit_.clear();
+    dispatches_waiting_ = 0;
   }
   // The transaction runs off the strand; reads and new operations go on meanwhile.
   writing_ = true;
@@ -100,7 +112,7 @@ void Coordinator::write_done(const Status& s) {
 
 void Coordinator::apply(const Effects& fx) {
   if (!fx.kill.empty()) {
-    after_commit([this, kills = fx.kill] {
+    dispatch_after_commit([this, kills = fx.kill] {
       for (const auto& [worker, attempt] : kills) outboxes_[worker].kills.push_back(attempt);
       for (const auto& [worker, attempt] : kills) deliver(worker);
     });
@@ -149,7 +161,7 @@ void Coordinator::schedule_pass() {
     crash_.reached(CrashPoints::Point::assign_before_commit);
     // Persist before dispatch: a worker never runs an attempt the master could forget.
     // Outboxes only ever hold durable work, so a poll may take it at once.
-    after_commit([this, out = std::move(out)]() mutable {
+    dispatch_after_commit([this, out = std::move(out)]() mutable {
       crash_.reached(CrashPoints::Point::assign_after_commit);
       for (auto& [worker, a] : out) outboxes_[worker].assignments.push_back(std::move(a));
       for (auto& [worker, a] : out) deliver(worker);

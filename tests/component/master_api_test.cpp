@@ -263,3 +263,31 @@ TEST_CASE("the workers list pages with limit and after", "[component][master]") 
   CHECK(m.call("GET", "/api/v1/workers?limit=0").status == 400);
   CHECK(m.call("GET", "/api/v1/workers?limit=10001").status == 400);
 }
+
+TEST_CASE("a worker waiting for work gets a new job's task before the submitter gets its reply",
+          "[component][master]") {
+  TempDir tmp;
+  Master m(tmp.path / "master");
+  WorkerRegistration reg{"w1", "127.0.0.1:1", 1, 0, {}, {}};
+  m.json("POST", "/internal/v1/workers/register", nlohmann::json(reg).dump());
+  m.reactor.run_ready();
+
+  std::vector<std::string> answered;
+  auto send = [&](const std::string& method, const std::string& target, std::string body) {
+    http::Request req;
+    req.method = method;
+    http::split_target(target, req.path, req.query);
+    req.body = std::move(body);
+    req.remote = "127.0.0.1:9";
+    m.router.dispatch(req, [&answered, target](http::Response r) {
+      INFO(r.body);
+      CHECK(r.ok());
+      answered.push_back(target);
+    });
+  };
+  send("GET", "/internal/v1/workers/w1/work?wait_ms=1000", "");
+  send("POST", "/api/v1/jobs", bundle(tmp.path / "b", "name: one\nstages:\n  - name: s\n    command: [\"true\"]\n"));
+  CHECK(answered.empty());  // both wait for the commit of the job and its assignment
+  m.reactor.run_ready();
+  CHECK(answered == std::vector<std::string>{"/internal/v1/workers/w1/work?wait_ms=1000", "/api/v1/jobs"});
+}
