@@ -189,3 +189,22 @@ TEST_CASE_METHOD(SandboxFixture, "a sandboxed command is looked up in the task's
   spec.env["PATH"] = (mine / "sandbox").string();
   CHECK(run(spec).status.exit_code == 126);
 }
+
+TEST_CASE_METHOD(SandboxFixture, "the executor returns once a sandboxed task is past its exec",
+                 "[worker][sandbox]") {
+  SKIP_WITHOUT_SANDBOX();
+  ExecSpec spec = sh("");
+  spec.argv = {"sleep", "30"};
+  auto exec = executor->start(spec);
+  REQUIRE(exec.ok());
+  // Read at once, without waiting: the task is init's only child, and it runs sleep already.
+  const std::string init = std::to_string((*exec)->pid());
+  const std::string children = text_of(fs::path("/proc") / init / "task" / init / "children");
+  INFO("init " << init << " has children '" << children << "'");
+  REQUIRE(!children.empty());
+  const std::string task = children.substr(0, children.find(' '));
+  std::error_code ec;
+  CHECK(fs::read_symlink(fs::path("/proc") / task / "exe", ec) == fs::canonical("/bin/sleep"));
+  (*exec)->kill();
+  CHECK((*exec)->wait().termination == Termination::killed);
+}

@@ -167,10 +167,8 @@ ExecResult ProcessExecution::wait() {
   reaped_ = true;
   // A sandbox's init reports how the task ended; without a report (set-up
   // failed, or init was killed) its own status stands.
-  int task_status = 0;
-  if (status_fd_ >= 0 && read(status_fd_, &task_status, sizeof task_status) ==
-                             static_cast<ssize_t>(sizeof task_status)) {
-    result_.status = decode(task_status);
+  if (status_fd_ >= 0) {
+    if (auto task_status = read_task_status(status_fd_)) result_.status = decode(*task_status);
   }
   if (limit_) {
     result_.out_of_memory = limit_->out_of_memory(result_.status.signal);

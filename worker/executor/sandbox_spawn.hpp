@@ -10,8 +10,9 @@
 //         worker's work dir under an empty tmpfs, binds the attempt's dir back,
 //         mounts a /proc that shows only the namespace's processes, starts the
 //         task, passes the worker's SIGTERM/INT/HUP/QUIT/USR1/USR2 to every
-//         process in the namespace and reaps orphans. When the task ends, init
-//         writes its wait status to the status pipe and exits; the kernel then
+//         process in the namespace and reaps orphans. It writes a byte to the
+//         status pipe once the task is past its exec; when the task ends, init
+//         writes its wait status there and exits; the kernel then
 //         kills whatever the task left behind, setsid or not.
 //   task  init's child, in its own process group; it drops to the run_as user
 //         (with that user's groups), sets no_new_privs, restores the default
@@ -60,13 +61,19 @@ struct SandboxedCommand {
 
 struct SandboxedProcess {
   pid_t pid = -1;         // init, leader of its process group
-  int status_fd = -1;     // the task's wait status (an int) is readable here once init ended
+  int status_fd = -1;     // read_task_status() once init ended
   // What init runs on (its stack, the plan). Init may share the worker's
   // memory: release this only after init was reaped.
   std::shared_ptr<void> memory;
 };
 
+// Returns once the task's process is past its exec (or has ended, or init is
+// still setting up after a second).
 Result<SandboxedProcess> spawn_sandboxed(SandboxedCommand command);
+
+// The task's wait status, from a reaped init's status_fd; nothing when init
+// ended without one (set-up failed, or init was killed).
+std::optional<int> read_task_status(int status_fd);
 
 // The supplementary groups of the user owning `uid` (just `gid` without a
 // passwd entry), looked up once by the worker: the children cannot use NSS.
