@@ -3,7 +3,9 @@
 // SIGTERM/SIGINT, then drains (a second signal cuts the drain short).
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <thread>
 
@@ -64,8 +66,12 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
     executor_options.argv_prefix = setpriv_prefix(c.task_user->uid, c.task_user->gid);
   }
   ProcessExecutor executor(clock, executor_options);
+  // About one spare per task that can run at once (tasks ask for a cpu by default).
+  SpareAttemptDirs spares(c.work_dir / "attempts",
+                          static_cast<std::size_t>(std::clamp(std::ceil(c.cpus), 1.0, 64.0)));
+  spares.refill();
   AttemptRunner runner({c.work_dir, c.task_user, task_path(std::getenv("PATH"))},
-                       {master, executor, cache, table, clock, stop, &store});
+                       {master, executor, cache, table, clock, stop, &store, &spares});
   http::EventLoop loop;
   http::Router router;
   add_log_routes(router, table);

@@ -1,5 +1,6 @@
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -107,4 +108,64 @@ TEST_CASE("attempt sandbox copies the bundle and stages upstream outputs", "[wor
   auto perms = std::filesystem::status(paths.root).permissions();
   CHECK(perms == std::filesystem::perms::owner_all);
   CHECK_FALSE(stage_upstream(paths, {{"../evil", 0, sha256_hex(output)}}, cache, missing).ok());
+}
+
+namespace {
+
+// Every path under `root` with its type and permissions, sorted.
+std::vector<std::string> tree_of(const std::filesystem::path& root) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    auto st = e.symlink_status();
+    out.push_back(std::filesystem::relative(e.path(), root).string() + " type " +
+                  std::to_string(static_cast<int>(st.type())) + " perms " +
+                  std::to_string(static_cast<int>(st.permissions())));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::size_t spares_in(const std::filesystem::path& attempts) {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(attempts)) {
+    n += e.path().filename().string().rfind(".spare-", 0) == 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("an attempt made from a spare directory has the tree of one made without", "[worker][sandbox]") {
+  test::TempDir src, work;
+  const std::string bundle = make_bundle(src.path / "b");
+  BlobCache cache(work.path, [&](const std::string&) -> Result<std::string> { return bundle; });
+  const auto bundle_dir = cache.bundle(sha256_hex(bundle)).value();
+  REQUIRE(reset_work_dir(work.path).ok());
+  const auto attempts = work.path / "attempts";
+  SpareAttemptDirs spares(attempts, 2);
+  CHECK_FALSE(spares.take(attempts / "nothing-ready"));
+  spares.refill();
+  spares.refill();  // already full: no more
+  CHECK(spares_in(attempts) == 2);
+
+  auto made = AttemptPaths::under(work.path, 1);
+  REQUIRE(create_attempt_dirs(made, bundle_dir).ok());
+  REQUIRE(hand_over(made, std::nullopt).ok());
+  auto from_spare = AttemptPaths::under(work.path, 2);
+  REQUIRE(create_attempt_dirs(from_spare, bundle_dir, &spares).ok());
+  REQUIRE(hand_over(from_spare, std::nullopt).ok());
+  CHECK(spares_in(attempts) == 1);  // one was used
+  CHECK(tree_of(from_spare.root) == tree_of(made.root));
+  CHECK(read_file(from_spare.sandbox / "bin" / "run.sh").value() == "echo hi\n");
+
+  // Used up, the next attempt makes its own; refill makes them again.
+  REQUIRE(create_attempt_dirs(AttemptPaths::under(work.path, 3), bundle_dir, &spares).ok());
+  CHECK(spares_in(attempts) == 0);
+  REQUIRE(create_attempt_dirs(AttemptPaths::under(work.path, 4), bundle_dir, &spares).ok());
+  CHECK(tree_of(AttemptPaths::under(work.path, 4).root) == tree_of(AttemptPaths::under(work.path, 3).root));
+  spares.refill();
+  CHECK(spares_in(attempts) == 2);
+  // A worker's restart removes what an earlier run left.
+  REQUIRE(reset_work_dir(work.path).ok());
+  CHECK(spares_in(attempts) == 0);
 }

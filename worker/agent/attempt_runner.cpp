@@ -98,6 +98,7 @@ void AttemptRunner::run(const Assignment& a, const std::shared_ptr<RunningAttemp
   bool may_commit = report && report->state == AttemptState::succeeded &&
                     delivery != Delivery::rejected;
   if (attempt->paths().shared_output && !may_commit) remove(attempt->paths().output);
+  if (deps_.spares != nullptr) deps_.spares->refill();  // for the next attempt
 }
 
 void AttemptRunner::refuse(const Assignment& a, const std::string& reason,
@@ -128,7 +129,9 @@ std::optional<AttemptReport> AttemptRunner::prepare(const Assignment& a,
   const char* what = "prepare failed";
   auto bundle = deps_.cache.bundle(a.bundle_digest);
   if (!bundle.ok()) return local_failure(what, bundle.error());
-  if (Status s = create_attempt_dirs(paths, *bundle); !s.ok()) return local_failure(what, s.error());
+  if (Status s = create_attempt_dirs(paths, *bundle, deps_.spares); !s.ok()) {
+    return local_failure(what, s.error());
+  }
   std::vector<UpstreamOutput> missing;
   StagingOptions staging{a.partition, shared_root()};
   if (Status s = stage_upstream(paths, a.upstream, deps_.cache, missing, staging); !s.ok()) {

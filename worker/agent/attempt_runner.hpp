@@ -54,6 +54,7 @@ struct RunnerDeps {
   const Clock& clock;
   const StopSignal& stop;
   const OutputStore* store = nullptr;  // nullptr: output store "master"
+  SpareAttemptDirs* spares = nullptr;  // nullptr: each attempt makes its directories
 };
 
 class AttemptRunner {

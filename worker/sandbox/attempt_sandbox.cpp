@@ -67,7 +67,8 @@ Status reset_work_dir(const fs::path& work_dir) {
   return ok_status();
 }
 
-Status create_attempt_dirs(const AttemptPaths& paths, const fs::path& bundle_dir) {
+Status create_attempt_dirs(const AttemptPaths& paths, const fs::path& bundle_dir,
+                           SpareAttemptDirs* spares) {
   std::error_code ec;
   fs::remove_all(paths.root, ec);
   if (ec) return io_error("cannot clear attempt dir " + paths.root.string(), ec);
@@ -75,7 +76,9 @@ Status create_attempt_dirs(const AttemptPaths& paths, const fs::path& bundle_dir
     fs::remove_all(paths.output, ec);
     if (ec) return io_error("cannot clear output dir " + paths.output.string(), ec);
   }
+  const bool spare = spares != nullptr && spares->take(paths.root);  // all but output
   for (const auto& dir : {paths.input, paths.output, paths.checkpoint, paths.tmp}) {
+    if (spare && dir != paths.output) continue;
     fs::create_directories(dir, ec);
     if (ec) return io_error("cannot create " + dir.string(), ec);
   }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/base/result.hpp"
+#include "worker/sandbox/spare_dirs.hpp"
 #include "common/proto/assignment.hpp"
 #include "worker/sandbox/blob_cache.hpp"
 
@@ -54,10 +55,11 @@ struct TaskUser {
 // earlier run cannot be reported any more).
 [[nodiscard]] Status reset_work_dir(const std::filesystem::path& work_dir);
 
-// Creates the tree (removing a stale one first, and a stale shared output dir)
-// and copies the bundle into sandbox/.
+// Creates the tree (removing a stale one first, and a stale shared output dir),
+// from a spare when `spares` has one ready, and copies the bundle into sandbox/.
 [[nodiscard]] Status create_attempt_dirs(const AttemptPaths& paths,
-                                         const std::filesystem::path& bundle_dir);
+                                         const std::filesystem::path& bundle_dir,
+                                         SpareAttemptDirs* spares = nullptr);
 
 // How upstream outputs are staged for one attempt.
 struct StagingOptions {
