@@ -169,3 +169,72 @@ TEST_CASE("an attempt made from a spare directory has the tree of one made witho
   REQUIRE(reset_work_dir(work.path).ok());
   CHECK(spares_in(attempts) == 0);
 }
+
+TEST_CASE("a finished attempt's tree is emptied and reused, unless the task changed its shape",
+          "[worker][sandbox]") {
+  namespace fs = std::filesystem;
+  test::TempDir src, work;
+  const std::string bundle = make_bundle(src.path / "b");
+  BlobCache cache(work.path, [&](const std::string&) -> Result<std::string> { return bundle; });
+  const auto bundle_dir = cache.bundle(sha256_hex(bundle)).value();
+  REQUIRE(reset_work_dir(work.path).ok());
+  const auto attempts = work.path / "attempts";
+  auto fresh = AttemptPaths::under(work.path, 1);
+  REQUIRE(create_attempt_dirs(fresh, bundle_dir).ok());
+  REQUIRE(hand_over(fresh, std::nullopt).ok());
+  const auto as_made = tree_of(fresh.root);
+
+  // What a task leaves behind: files everywhere, a locked directory, a full log.
+  auto used = AttemptPaths::under(work.path, 2);
+  REQUIRE(create_attempt_dirs(used, bundle_dir).ok());
+  REQUIRE(hand_over(used, std::nullopt).ok());
+  REQUIRE(make_dirs(used.tmp / "deep" / "er").ok());
+  std::ofstream(used.tmp / "deep" / "er" / "f") << "x";
+  std::ofstream(used.output / "result") << "42";
+  std::ofstream(used.root / "progress") << "0.5";
+  std::ofstream(used.stdout_file) << "lots of output";
+  std::ofstream(used.stderr_file) << "";
+  fs::permissions(used.tmp / "deep", fs::perms::none);
+  fs::permissions(used.checkpoint, fs::perms::owner_all | fs::perms::others_all);
+
+  SECTION("recycled: empty, as the worker made it, the logs kept empty") {
+    SpareAttemptDirs spares(attempts, 1, /*recycle=*/true);
+    REQUIRE(spares.recycle(used.root));
+    CHECK_FALSE(fs::exists(used.root));
+    CHECK(spares_in(attempts) == 1);
+    CHECK_FALSE(spares.recycle(fresh.root));  // one spare is enough: the caller removes this one
+    auto next = AttemptPaths::under(work.path, 3);
+    REQUIRE(create_attempt_dirs(next, bundle_dir, &spares).ok());
+    REQUIRE(hand_over(next, std::nullopt).ok());
+    auto tree = tree_of(next.root);
+    // The same tree as a fresh attempt's, plus the two empty logs.
+    std::vector<std::string> without_logs;
+    for (const auto& line : tree) {
+      if (line.rfind("stdout ", 0) != 0 && line.rfind("stderr ", 0) != 0) without_logs.push_back(line);
+    }
+    CHECK(without_logs == as_made);
+    CHECK(tree.size() == as_made.size() + 2);
+    CHECK(fs::file_size(next.stdout_file) == 0);
+    CHECK(read_file(next.sandbox / "bin" / "run.sh").value() == "echo hi\n");
+  }
+  SECTION("not recycled when a directory became a link, or recycling is off") {
+    SpareAttemptDirs spares(attempts, 1, /*recycle=*/true);
+    fs::remove_all(used.input);
+    fs::create_directory_symlink(src.path, used.input);
+    CHECK_FALSE(spares.recycle(used.root));
+    CHECK(spares_in(attempts) == 0);
+    CHECK(fs::exists(src.path / "b"));  // the link's target is untouched
+    SpareAttemptDirs off(attempts, 1, /*recycle=*/false);
+    CHECK_FALSE(off.recycle(fresh.root));
+    CHECK(fs::exists(fresh.root));
+  }
+  SECTION("a shared output store's tree, without output/, is recycled with one") {
+    SpareAttemptDirs spares(attempts, 1, /*recycle=*/true);
+    fs::remove_all(used.output);
+    REQUIRE(spares.recycle(used.root));
+    auto next = AttemptPaths::under(work.path, 4);
+    REQUIRE(spares.take(next.root));
+    CHECK(fs::is_directory(next.output));
+    CHECK(fs::is_empty(next.output));
+  }
+}

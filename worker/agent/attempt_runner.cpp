@@ -93,12 +93,15 @@ void AttemptRunner::run(const Assignment& a, const std::shared_ptr<RunningAttemp
                    removed.error().describe());
     }
   };
-  remove(attempt->paths().root);
+  // Kept for the next attempt where it can be (the task's processes all ended
+  // with it); else a new spare replaces the one this attempt took.
+  const bool recycled = deps_.spares != nullptr && deps_.spares->recycle(attempt->paths().root);
+  if (!recycled) remove(attempt->paths().root);
   // A shared output the master may commit (by renaming it) stays; any other goes.
   bool may_commit = report && report->state == AttemptState::succeeded &&
                     delivery != Delivery::rejected;
   if (attempt->paths().shared_output && !may_commit) remove(attempt->paths().output);
-  if (deps_.spares != nullptr) deps_.spares->refill();  // for the next attempt
+  if (deps_.spares != nullptr && !recycled) deps_.spares->refill();
 }
 
 void AttemptRunner::refuse(const Assignment& a, const std::string& reason,

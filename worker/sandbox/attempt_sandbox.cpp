@@ -76,9 +76,13 @@ Status create_attempt_dirs(const AttemptPaths& paths, const fs::path& bundle_dir
     fs::remove_all(paths.output, ec);
     if (ec) return io_error("cannot clear output dir " + paths.output.string(), ec);
   }
-  const bool spare = spares != nullptr && spares->take(paths.root);  // all but output
+  const bool spare = spares != nullptr && spares->take(paths.root);
+  if (spare && paths.shared_output) {
+    fs::remove(paths.root / "output", ec);  // the task's output dir is in the store
+    if (ec) return io_error("cannot remove " + (paths.root / "output").string(), ec);
+  }
   for (const auto& dir : {paths.input, paths.output, paths.checkpoint, paths.tmp}) {
-    if (spare && dir != paths.output) continue;
+    if (spare && (dir != paths.output || !paths.shared_output)) continue;
     fs::create_directories(dir, ec);
     if (ec) return io_error("cannot create " + dir.string(), ec);
   }

@@ -1,14 +1,23 @@
 #pragma once
-// Attempt directories made before they are needed. Making an attempt's tree
-// when its assignment arrives (the root, input, checkpoint, tmp and sandbox,
-// six mkdirs with output) was 0.3 ms of the 3 ms from a submit to its task
-// running (tests/bench/perf.py, part b). A spare made after an earlier attempt
-// ended becomes the new attempt's root with one rename; output is still made
-// then, as its place depends on the output store.
+// Attempt trees made before they are needed, and reused.
+//
+// Making an attempt's tree when its assignment arrives (the root, input,
+// output, checkpoint, tmp and sandbox: six mkdirs) was 0.3 ms of the 3 ms from
+// a submit to its task running (tests/bench/perf.py, part b). A spare becomes
+// the new attempt's root with one rename.
+//
+// Reuse: creating and deleting the tree's inodes for every task cost more
+// than the task itself on ext4 without a journal, whose inode allocator skips
+// every inode deleted in the last minute (perf: 40% of the worker's cpu in
+// part a went to that scan). With recycling on, a finished attempt's tree is
+// emptied and kept as a spare instead of being removed: the same inodes serve
+// the next attempt.
 //
 // Spares are "<attempts_dir>/.spare-<n>": not attempt ids, so the cleaner
 // leaves them alone, and reset_work_dir removes those of an earlier run.
 // Tasks never see them: the sandbox hides the work dir. Thread-safe.
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
@@ -18,23 +27,40 @@ namespace drover::worker {
 
 class SpareAttemptDirs {
  public:
-  SpareAttemptDirs(std::filesystem::path attempts_dir, std::size_t keep)
-      : attempts_dir_(std::move(attempts_dir)), keep_(keep) {}
+  // `recycle`: finished attempts' trees may become spares. Only when every
+  // process of a task ends with it (the sandbox's pid namespace): a process
+  // left running could otherwise write into the next attempt's tree.
+  SpareAttemptDirs(std::filesystem::path attempts_dir, std::size_t keep, bool recycle = false);
 
   // Renames a spare to `root`, which must not exist; false when no spare is
   // ready (or the rename failed): the caller makes the directories itself.
+  // A spare holds empty input/, output/, checkpoint/, tmp/ and sandbox/, and
+  // maybe empty stdout and stderr files.
   bool take(const std::filesystem::path& root);
 
   // Makes spares until `keep` are ready. Failures (a full disk) only mean
   // fewer spares: the next attempt makes its directories itself.
   void refill();
 
+  // Empties a finished attempt's tree and keeps it as a spare. False when it
+  // is not kept: recycling is off, enough spares are ready, or the tree is not
+  // as the worker made it (a link or file where a directory was, extended
+  // attributes or ACLs on one): the caller removes it then. Everything the
+  // task left is removed; ownership and modes are the worker's again.
+  bool recycle(const std::filesystem::path& root);
+
  private:
+  std::filesystem::path reserve();  // under mu_'s count: a name to make a spare at
+  void settle(std::filesystem::path spare, bool made);
+  bool scrub(const std::filesystem::path& root) const;
+
   const std::filesystem::path attempts_dir_;
   const std::size_t keep_;
+  const bool recycle_;
+  const mode_t umask_;
   std::mutex mu_;
   std::vector<std::filesystem::path> ready_;
-  std::size_t making_ = 0;  // being made by refill() calls now
+  std::size_t making_ = 0;  // being made or recycled now
   std::uint64_t next_ = 0;
 };
 
