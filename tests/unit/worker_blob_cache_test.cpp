@@ -133,15 +133,20 @@ std::size_t spares_in(const std::filesystem::path& attempts) {
   return n;
 }
 
-}  // namespace
-
-TEST_CASE("an attempt made from a spare directory has the tree of one made without", "[worker][sandbox]") {
+// A worker's work dir, reset as at start, with one bundle in its cache.
+struct CachedBundle {
   test::TempDir src, work;
   const std::string bundle = make_bundle(src.path / "b");
-  BlobCache cache(work.path, [&](const std::string&) -> Result<std::string> { return bundle; });
-  const auto bundle_dir = cache.bundle(sha256_hex(bundle)).value();
-  REQUIRE(reset_work_dir(work.path).ok());
-  const auto attempts = work.path / "attempts";
+  BlobCache cache{work.path, [this](const std::string&) -> Result<std::string> { return bundle; }};
+  const std::filesystem::path bundle_dir = cache.bundle(sha256_hex(bundle)).value();
+  const std::filesystem::path attempts = work.path / "attempts";
+  CachedBundle() { REQUIRE(reset_work_dir(work.path).ok()); }
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(CachedBundle, "an attempt made from a spare directory has the tree of one made without",
+                 "[worker][sandbox]") {
   SpareAttemptDirs spares(attempts, 2);
   CHECK_FALSE(spares.take(attempts / "nothing-ready"));
   spares.refill();
@@ -170,15 +175,9 @@ TEST_CASE("an attempt made from a spare directory has the tree of one made witho
   CHECK(spares_in(attempts) == 0);
 }
 
-TEST_CASE("a finished attempt's tree is emptied and reused, unless the task changed its shape",
-          "[worker][sandbox]") {
+TEST_CASE_METHOD(CachedBundle, "a finished attempt's tree is emptied and reused, unless the task changed its shape",
+                 "[worker][sandbox]") {
   namespace fs = std::filesystem;
-  test::TempDir src, work;
-  const std::string bundle = make_bundle(src.path / "b");
-  BlobCache cache(work.path, [&](const std::string&) -> Result<std::string> { return bundle; });
-  const auto bundle_dir = cache.bundle(sha256_hex(bundle)).value();
-  REQUIRE(reset_work_dir(work.path).ok());
-  const auto attempts = work.path / "attempts";
   auto fresh = AttemptPaths::under(work.path, 1);
   REQUIRE(create_attempt_dirs(fresh, bundle_dir).ok());
   REQUIRE(hand_over(fresh, std::nullopt).ok());
