@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -133,14 +132,10 @@ fs::path SpareAttemptDirs::reserve() {
   return attempts_dir_ / (".spare-" + std::to_string(next_++));
 }
 
-void SpareAttemptDirs::settle(fs::path spare, bool made) {
-  if (!made) {
-    std::error_code ec;
-    fs::remove_all(spare, ec);
-  }
+void SpareAttemptDirs::settle(fs::path spare, bool ready) {
   std::lock_guard lock(mu_);
   --making_;
-  if (made) ready_.push_back(std::move(spare));
+  if (ready) ready_.push_back(std::move(spare));
 }
 
 void SpareAttemptDirs::refill() {
@@ -153,6 +148,10 @@ void SpareAttemptDirs::refill() {
     }
     bool made = make(spare, kRootMode);
     for (const Dir& d : kDirs) made = made && make(spare / d.name, d.mode);
+    if (!made) {
+      std::error_code ec;
+      fs::remove_all(spare, ec);
+    }
     settle(std::move(spare), made);
     if (!made) return;
   }
@@ -172,9 +171,7 @@ bool SpareAttemptDirs::recycle(const fs::path& root) {
     fs::rename(root, spare, ec);
     kept = !ec;
   }
-  std::lock_guard lock(mu_);
-  --making_;
-  if (kept) ready_.push_back(std::move(spare));
+  settle(spare, kept);
   return kept;
 }
 

@@ -50,8 +50,8 @@ class SpareAttemptDirs {
   bool recycle(const std::filesystem::path& root);
 
  private:
-  std::filesystem::path reserve();  // under mu_'s count: a name to make a spare at
-  void settle(std::filesystem::path spare, bool made);
+  std::filesystem::path reserve();  // with mu_ held: counts one more in making, names it
+  void settle(std::filesystem::path spare, bool ready);  // counts it done; keeps it if ready
   bool scrub(const std::filesystem::path& root) const;
 
   const std::filesystem::path attempts_dir_;
