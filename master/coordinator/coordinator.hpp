@@ -117,9 +117,9 @@ class Coordinator {
   // The same for what is sent to workers (assignments, kills), which runs
   // before the replies to clients that wait for that commit: a worker woken
   // first starts its task while the client (a submitter, say, that asks at
-  // once how its job is doing) is still being answered. Measured on part b of tests/bench/perf.py: the hand-off to
-  // the worker took 0.55 ms when it queued behind the submit's reply, 0.12 ms
-  // ahead of it.
+  // once how its job is doing) is still being answered. Measured on part b
+  // of tests/bench/perf.py: the hand-off to the worker took 0.55 ms when it
+  // queued behind the submit's reply, 0.12 ms ahead of it.
   void dispatch_after_commit(std::function<void()> fn);
   void post_flush();
   void flush();

@@ -286,8 +286,11 @@ TEST_CASE("a worker waiting for work gets a new job's task before the submitter 
     });
   };
   send("GET", "/internal/v1/workers/w1/work?wait_ms=1000", "");
-  send("POST", "/api/v1/jobs", bundle(tmp.path / "b", "name: one\nstages:\n  - name: s\n    command: [\"true\"]\n"));
+  send("POST", "/api/v1/jobs",
+       bundle(tmp.path / "b", "name: one\nstages:\n  - name: s\n    command: [\"true\"]\n"));
   CHECK(answered.empty());  // both wait for the commit of the job and its assignment
   m.reactor.run_ready();
-  CHECK(answered == std::vector<std::string>{"/internal/v1/workers/w1/work?wait_ms=1000", "/api/v1/jobs"});
+  const std::vector<std::string> worker_first{"/internal/v1/workers/w1/work?wait_ms=1000",
+                                               "/api/v1/jobs"};
+  CHECK(answered == worker_first);
 }

@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <optional>
 #include <string_view>
-#include <vector>
 #include <system_error>
+#include <vector>
 
 namespace drover::worker {
 
@@ -49,9 +49,8 @@ mode_t current_umask() {
 // The worker's own, without extended attributes (ACLs included), `mode`.
 bool owned_as_made(int fd, const struct stat& st, mode_t mode) {
   if (::flistxattr(fd, nullptr, 0) != 0) return false;
-  if ((st.st_uid != ::geteuid() || st.st_gid != ::getegid()) && ::fchown(fd, ::geteuid(), ::getegid()) != 0) {
-    return false;
-  }
+  const bool owned = st.st_uid == ::geteuid() && st.st_gid == ::getegid();
+  if (!owned && ::fchown(fd, ::geteuid(), ::getegid()) != 0) return false;
   return (st.st_mode & 07777) == mode || ::fchmod(fd, mode) == 0;
 }
 
@@ -111,7 +110,10 @@ bool is_log(std::string_view name) {
 }  // namespace
 
 SpareAttemptDirs::SpareAttemptDirs(fs::path attempts_dir, std::size_t keep, bool recycle)
-    : attempts_dir_(std::move(attempts_dir)), keep_(keep), recycle_(recycle), umask_(current_umask()) {}
+    : attempts_dir_(std::move(attempts_dir)),
+      keep_(keep),
+      recycle_(recycle),
+      umask_(current_umask()) {}
 
 bool SpareAttemptDirs::take(const fs::path& root) {
   fs::path spare;
@@ -201,7 +203,9 @@ bool SpareAttemptDirs::scrub(const fs::path& root) const {
     }
   }
   // A shared output store's attempt had its output elsewhere: make one here.
-  if (!output && dirs == std::size(kDirs) - 1) return make(root / "output", dir_mode("output").value());
+  if (!output && dirs == std::size(kDirs) - 1) {
+    return make(root / "output", dir_mode("output").value());
+  }
   return dirs == std::size(kDirs);
 }
 
