@@ -13,17 +13,23 @@ bool fits(const WorkerSlot& w, const Candidate& c) {
   return w.free_cpus + kEpsilon >= c.cpus && (c.memory == 0 || w.free_memory >= c.memory);
 }
 
-// Index of the best worker for `c`, or -1.
-int choose(const std::vector<WorkerSlot>& workers, const Candidate& c) {
+// In a busy worker's queue: the task must fit the worker once it is idle.
+bool fits_queue(const WorkerSlot& w, const Candidate& c) {
+  return w.queue_cpus + kEpsilon >= c.cpus && (c.memory == 0 || w.memory >= c.memory);
+}
+
+// Index of the best worker for `c` by `fit`, `room` (most room wins), or -1.
+template <typename Fit, typename Room>
+int choose(const std::vector<WorkerSlot>& workers, const Candidate& c, Fit fit, Room room) {
   int best = -1;
   bool best_avoided = true;
   for (int i = 0; i < static_cast<int>(workers.size()); ++i) {
     const WorkerSlot& w = workers[i];
-    if (!fits(w, c)) continue;
+    if (!fit(w, c)) continue;
     bool avoided = std::find(c.avoid.begin(), c.avoid.end(), w.id) != c.avoid.end();
     if (avoided && c.speculative) continue;
     if (best < 0 || (best_avoided && !avoided) ||
-        (avoided == best_avoided && w.free_cpus > workers[best].free_cpus + kEpsilon)) {
+        (avoided == best_avoided && room(w) > room(workers[best]) + kEpsilon)) {
       best = i;
       best_avoided = avoided;
     }
@@ -39,17 +45,39 @@ Plan plan(const SchedulerView& view, TimePoint now) {
   std::vector<WorkerSlot> workers = view.workers;
   std::sort(workers.begin(), workers.end(),
             [](const WorkerSlot& a, const WorkerSlot& b) { return a.id < b.id; });
+  auto free_cpus = [](const WorkerSlot& w) { return w.free_cpus; };
+  auto queue_cpus = [](const WorkerSlot& w) { return w.queue_cpus; };
+  std::vector<const Candidate*> left;  // fit no free cpus: queued if short
+  auto any_free = [&] {
+    return std::any_of(workers.begin(), workers.end(),
+                       [](const WorkerSlot& w) { return w.free_cpus > kEpsilon; });
+  };
+  bool room = any_free();  // free cpus only shrink below
   for (const Candidate& c : view.candidates) {
-    bool any_free = std::any_of(workers.begin(), workers.end(),
-                                [](const WorkerSlot& w) { return w.free_cpus > kEpsilon; });
-    if (!any_free) break;
-    int i = choose(workers, c);
+    int i = room ? choose(workers, c, fits, free_cpus) : -1;
+    if (i < 0) {
+      if (c.queueable) left.push_back(&c);
+      continue;
+    }
+    WorkerSlot& w = workers[i];
+    w.free_cpus -= c.cpus;
+    w.free_memory -= std::min(w.free_memory, c.memory);
+    out.assignments.emplace_back(c.key, w.id);
+    if (w.free_cpus <= kEpsilon) room = any_free();
+  }
+  for (const Candidate* c : left) {
+    int i = choose(workers, *c, fits_queue, queue_cpus);
     if (i < 0) continue;
-    workers[i].free_cpus -= c.cpus;
-    workers[i].free_memory -= std::min(workers[i].free_memory, c.memory);
-    out.assignments.emplace_back(c.key, workers[i].id);
+    workers[i].queue_cpus -= c->cpus;
+    out.assignments.emplace_back(c->key, workers[i].id);
   }
   return out;
+}
+
+bool short_tasks(const Stage& stage) {
+  const auto runs = static_cast<std::int64_t>(stage.run_ms.size());
+  return runs >= static_cast<std::int64_t>(kQueueMinRuns) &&
+         stage.run_ms_sum <= kQueueMaxMeanRunMs * runs;
 }
 
 namespace {
@@ -123,20 +151,28 @@ void add_speculative(const Model& model, const Job& job, int s, TimePoint now,
 
 SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_candidates) {
   SchedulerView view;
-  double free_cpus = 0;
+  double free_cpus = 0, queue_room = 0;
   for (const auto& [id, w] : model.workers()) {
     if (w.state != WorkerState::alive) continue;
+    // Queued attempts are those beyond the worker's cpus.
+    const double queued = std::max(0.0, w.cpus_used - w.cpus);
+    const double room = std::max(0.0, w.cpus * kQueuePerCpu - queued);
     view.workers.push_back(WorkerSlot{id, w.cpus - w.cpus_used,
-                                      w.memory > w.memory_used ? w.memory - w.memory_used : 0});
+                                      w.memory > w.memory_used ? w.memory - w.memory_used : 0,
+                                      room, w.memory});
     free_cpus += std::max(0.0, w.cpus - w.cpus_used);
+    queue_room += room;
   }
   // Enough candidates to fill the free cpus twice over (room to backfill around
-  // ones that fit nowhere): a deep queue costs a pass no more than a short one.
-  double demand = 0;
+  // ones that fit nowhere), and once short tasks show up, the queues too: a
+  // deep backlog costs a pass no more than a short one.
+  double demand = 0, queueable_demand = 0;
+  bool seen_queueable = false;
   bool cut = false;
   auto enough = [&] {
     return view.candidates.size() >= max_candidates ||
-           (view.candidates.size() >= kMinCandidates && demand > 2 * free_cpus);
+           (view.candidates.size() >= kMinCandidates && demand > 2 * free_cpus &&
+            (!seen_queueable || queueable_demand > 2 * queue_room));
   };
   std::vector<Candidate> speculative;
   bool recheck = false;
@@ -150,6 +186,7 @@ SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_cand
       const Stage& stage = job->stages[s];
       std::int64_t stage_room = std::min(
           job_room, room(spec.max_running, static_cast<std::int64_t>(stage.active.size())));
+      const bool queueable = short_tasks(stage);
       for (std::int64_t index : stage.pending) {
         if (stage_room <= 0) break;
         const Task& task = stage.tasks[index];
@@ -159,8 +196,13 @@ SchedulerView build_view(const Model& model, TimePoint now, std::size_t max_cand
           break;
         }
         view.candidates.push_back(Candidate{TaskKey{job->id, s, task.index}, spec.resources.cpus,
-                                            spec.resources.memory, failed_on(model, task)});
+                                            spec.resources.memory, failed_on(model, task),
+                                            false, queueable});
         demand += spec.resources.cpus;
+        if (queueable) {
+          seen_queueable = true;
+          queueable_demand += spec.resources.cpus;
+        }
         --stage_room;
         --job_room;
       }

@@ -11,6 +11,15 @@
 // (or one task) left and none of them waits to start, a task running longer than 1.5x the
 // stage's median run time (and at least 1s longer) gets one copy on another
 // worker; those copies come after every normal candidate.
+//
+// Queued work (worker saturation, as Dask's): a task of a stage whose
+// finished attempts ran kQueueMaxMeanRun or less on average (over at least
+// kQueueMinRuns) that fits on no worker's free cpus may still be assigned to a
+// busy worker, up to kQueuePerCpu queued cpus per cpu of it. The worker starts
+// it the moment a slot frees there, without waiting for a round trip to the
+// master. Free cpus are always filled first, and a queued task waits at most
+// about kQueuePerCpu mean run times, so no task waits long on a busy worker
+// while another is idle.
 #include <optional>
 #include <string>
 #include <utility>
@@ -29,12 +38,16 @@ struct Candidate {
   // Speculative copy of a running straggler: never placed on `avoid` workers
   // (they run the first copy).
   bool speculative = false;
+  // Its stage's tasks are short (see above): it may wait in a worker's queue.
+  bool queueable = false;
 };
 
 struct WorkerSlot {
   WorkerId id;
-  double free_cpus = 0;
+  double free_cpus = 0;  // negative while attempts are queued there
   std::uint64_t free_memory = 0;
+  double queue_cpus = 0;      // room for queued attempts (cpus)
+  std::uint64_t memory = 0;   // the worker's whole memory (0 = not stated)
 };
 
 struct SchedulerView {
@@ -62,5 +75,13 @@ inline constexpr std::size_t kMinCandidates = 64;
 inline constexpr double kSpeculationMultiplier = 1.5;
 inline constexpr Duration kSpeculationMinExtra = std::chrono::seconds(1);
 inline constexpr Duration kSpeculationRecheck = std::chrono::seconds(1);
+
+// Queued work thresholds (see above).
+inline constexpr double kQueuePerCpu = 2;
+inline constexpr std::size_t kQueueMinRuns = 3;
+inline constexpr std::int64_t kQueueMaxMeanRunMs = 200;
+
+// Whether a stage's tasks may be queued on busy workers.
+bool short_tasks(const Stage& stage);
 
 }  // namespace drover::master

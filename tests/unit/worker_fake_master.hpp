@@ -60,9 +60,12 @@ class FakeMaster final : public MasterApi {
     return ok_status();
   }
   Status attempt_finished(std::int64_t id, const AttemptReport& r) override {
-    std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
     reports.emplace_back(id, r);
     events.push_back("finished " + std::to_string(id));
+    cv.notify_all();
+    // Held reports are answered once the test lets go (bounded: 20 s).
+    cv.wait_for(lock, std::chrono::seconds(20), [&] { return !hold_finished; });
     if (reject_finished) return make_error(*reject_finished, "rejected by the fake master");
     return ok_status();
   }
@@ -105,6 +108,7 @@ class FakeMaster final : public MasterApi {
   std::condition_variable cv;
   std::string output_store = "master";  // RegistrationReply::output_store
   std::optional<ErrorCode> reject_finished;  // attempt_finished answers this (after recording)
+  bool hold_finished = false;  // attempt_finished records, then waits for false (notify cv)
   std::deque<Result<WorkReply>> work;
   int polls = 0;
   std::vector<WorkerRegistration> registrations;

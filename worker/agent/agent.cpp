@@ -63,7 +63,7 @@ bool Agent::register_after(std::uint64_t seen) {
       cv_.notify_all();
       spdlog::info("registered as {} ({} attempts running, {} to kill)", registration.id,
                    registration.running.size(), reply->kill.size());
-      table_.kill(reply->kill, FailureReason::killed, kKilledByMaster);
+      kill(reply->kill);
       return true;
     }
     const Error& e = reply.error();
@@ -112,7 +112,7 @@ void Agent::work_loop() {
 }
 
 void Agent::dispatch(const WorkReply& reply) {
-  if (!reply.kill.empty()) table_.kill(reply.kill, FailureReason::killed, kKilledByMaster);
+  if (!reply.kill.empty()) kill(reply.kill);
   if (reply.drain) begin_drain("the master asked this worker to drain");
   for (const auto& assignment : reply.assignments) launch(assignment);
 }
@@ -126,15 +126,57 @@ void Agent::launch(const Assignment& assignment) {
   }
   if (refused) return runner_.refuse(assignment, FailureReason::drained, kDraining);
   auto attempt = runner_.admit(assignment);
+  std::lock_guard lock(mu_);
   if (!attempt) {
     spdlog::warn("attempt {} assigned twice; ignoring the duplicate", assignment.attempt_id);
-    std::lock_guard lock(mu_);
     --in_flight_;
     cv_.notify_all();
     return;
   }
-  std::thread([this, assignment, attempt] {
-    runner_.run(assignment, attempt);
+  queue_.push_back(Queued{assignment, std::move(attempt)});
+  pump();
+}
+
+void Agent::kill(const std::vector<std::int64_t>& ids) {
+  table_.kill(ids, FailureReason::killed, kKilledByMaster);
+  std::lock_guard lock(mu_);
+  pump();
+}
+
+void Agent::pump() {
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (!it->attempt->kill_requested()) {
+      ++it;
+      continue;
+    }
+    run_attempt(std::move(*it), 0, 0);  // reported killed, never started
+    it = queue_.erase(it);
+  }
+  const double cpus = options_.identity.cpus;  // 0: not stated, no limit
+  const std::uint64_t memory = options_.identity.memory;
+  while (!queue_.empty()) {
+    const Assignment& a = queue_.front().assignment;
+    const bool idle = cpus_running_ <= 1e-9;
+    const bool fits = (cpus <= 0 || cpus_running_ + a.cpus <= cpus + 1e-9) &&
+                      (memory == 0 || memory_running_ + a.memory <= memory);
+    if (!idle && !fits) break;
+    run_attempt(std::move(queue_.front()), a.cpus, a.memory);
+    queue_.pop_front();
+  }
+}
+
+void Agent::run_attempt(Queued queued, double cpus, std::uint64_t memory) {
+  cpus_running_ += cpus;
+  memory_running_ += memory;
+  queued.attempt->on_release([this, cpus, memory] {
+    std::lock_guard lock(mu_);
+    cpus_running_ = std::max(0.0, cpus_running_ - cpus);
+    memory_running_ -= std::min(memory_running_, memory);
+    pump();
+  });
+  std::thread([this, q = std::move(queued)] {
+    runner_.run(q.assignment, q.attempt);
+    q.attempt->release();
     std::lock_guard lock(mu_);
     --in_flight_;
     cv_.notify_all();
@@ -163,7 +205,7 @@ void Agent::heartbeat_loop() {
       if (!reregister) note_master_state(false, reply.error().describe());
     } else {
       note_master_state(true, "");
-      if (!reply->kill.empty()) table_.kill(reply->kill, FailureReason::killed, kKilledByMaster);
+      if (!reply->kill.empty()) kill(reply->kill);
       reregister = reply->reregister;
     }
     if (reregister) {
@@ -179,7 +221,9 @@ void Agent::begin_drain(const std::string& why) {
   if (draining_) return;
   draining_ = true;
   spdlog::info("draining ({}): {} attempts running, no new work; waiting up to {}", why,
-               in_flight_, format_duration(options_.drain_timeout));
+               in_flight_ - static_cast<int>(queue_.size()), format_duration(options_.drain_timeout));
+  for (const Queued& q : queue_) q.attempt->request_kill(FailureReason::drained, kDraining);
+  pump();  // hands the queued ones back unstarted
   drain_thread_ = std::thread([this] { drain_loop(); });
 }
 

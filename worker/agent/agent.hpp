@@ -1,8 +1,8 @@
 #pragma once
 // Agent: the worker's conversation with the master.
 //
-//   register (retry with backoff) ──> work loop: long-poll /work, start each
-//        ^                            assignment on its own thread, apply kills
+//   register (retry with backoff) ──> work loop: long-poll /work, queue each
+//        ^                            assignment, apply kills
 //        │ 404 / reregister
 //        └────────────────────────── heartbeat loop: progress of running
 //                                    attempts every heartbeat_interval, apply kills
@@ -17,6 +17,14 @@
 //                      drained: heartbeats go on, no work until restarted
 //   shutdown() = POST /workers/{id}/drain, drain, POST /workers/{id}/leave, stop.
 //
+// Queue: the master may assign short tasks beyond the worker's cpus (see
+// master/scheduler). Assignments are admitted at once (kills and heartbeats see
+// them) and start in arrival order while their cpus and memory fit; each
+// attempt frees its share the moment its process ends, so the next one starts
+// before the finished report's round trip. A queued attempt that is killed is
+// reported killed unstarted at once; a drain hands queued ones back the same
+// way ("drained").
+//
 // Threads: start() launches the work-loop thread and the heartbeat thread; a
 // drain runs on its own thread; each attempt runs on a detached thread counted
 // in `in_flight_`. shutdown() and hurry() are called from the main thread.
@@ -24,8 +32,11 @@
 // and stop signal alive until shutdown() returns.
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "common/proto/worker.hpp"
 #include "worker/agent/attempt_runner.hpp"
@@ -76,6 +87,16 @@ class Agent {
   std::uint64_t generation() const;
   void dispatch(const WorkReply& reply);
   void launch(const Assignment& assignment);
+  // Kill requests through the table; killed queued attempts are reported.
+  void kill(const std::vector<std::int64_t>& ids);
+  // Starts queued attempts: killed ones, then the oldest while they fit. mu_ held.
+  void pump();
+  struct Queued {
+    Assignment assignment;
+    std::shared_ptr<RunningAttempt> attempt;
+  };
+  // Runs a queued attempt on its own thread holding `cpus` and `memory`. mu_ held.
+  void run_attempt(Queued queued, double cpus, std::uint64_t memory);
   void note_master_state(bool reachable, const std::string& detail);
 
   AgentOptions options_;
@@ -89,7 +110,10 @@ class Agent {
   mutable std::condition_variable cv_;
   std::uint64_t generation_ = 0;  // registrations so far
   Duration heartbeat_interval_{1000};
-  int in_flight_ = 0;  // attempt threads running
+  int in_flight_ = 0;  // attempts admitted, queued or on their thread
+  std::deque<Queued> queue_;  // admitted, waiting for cpus
+  double cpus_running_ = 0;   // held by started attempts until their process ends
+  std::uint64_t memory_running_ = 0;
   bool work_loop_done_ = false;
   bool master_reachable_ = true;
   bool draining_ = false;

@@ -163,6 +163,7 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
     r.finished_at = to_millis(deps_.clock.now());
     return r;
   };
+  if (attempt.kill_requested()) return stamp(killed_report(attempt), prepared_from);  // queued
   if (auto failed = prepare(a, paths)) return stamp(std::move(*failed), prepared_from);
   if (attempt.kill_requested()) return stamp(killed_report(attempt), prepared_from);
   Checkpointer checkpoint(a.attempt_id, paths.checkpoint, deps_.master, deps_.stop);
@@ -204,6 +205,7 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
     });
     result = (*execution)->wait();
     attempt.detach();
+    attempt.release();  // a queued attempt may start while this one reports
     periodic.stop();
   }
   AttemptReport report = outcome(a, result, attempt);

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <string_view>
+#include <utility>
 
 #include "worker/agent/task_env.hpp"
 #include "worker/sandbox/attempt_sandbox.hpp"
@@ -42,6 +43,20 @@ void RunningAttempt::attach(Execution* execution) {
 void RunningAttempt::detach() {
   std::lock_guard lock(mu_);
   execution_ = nullptr;
+}
+
+void RunningAttempt::on_release(std::function<void()> released) {
+  std::lock_guard lock(mu_);
+  released_ = std::move(released);
+}
+
+void RunningAttempt::release() {
+  std::function<void()> released;
+  {
+    std::lock_guard lock(mu_);
+    released = std::exchange(released_, nullptr);
+  }
+  if (released) released();
 }
 
 bool AttemptTable::add(std::shared_ptr<RunningAttempt> attempt) {

@@ -5,6 +5,7 @@
 // Thread-safe (one mutex; entries have their own); owned by the composition root.
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,11 +40,18 @@ class RunningAttempt {
   void attach(Execution* execution);
   void detach();
 
+  // The attempt's cpus are free again: its process ended (or never started).
+  // Runs the callback set by on_release() once, on the first call, without
+  // holding the attempt's lock.
+  void on_release(std::function<void()> released);
+  void release();
+
  private:
   const std::int64_t id_;
   const AttemptPaths paths_;
   mutable std::mutex mu_;
   Execution* execution_ = nullptr;
+  std::function<void()> released_;
   bool killed_ = false;
   std::string kill_reason_;
   std::string kill_message_;

@@ -185,3 +185,32 @@ TEST_CASE("higher priority jobs are scheduled first, then submit order", "[model
   REQUIRE(a.size() == 1);
   CHECK(m.attempt(a[0])->task.job == hi);
 }
+
+TEST_CASE("a busy worker gets a short stage's tasks queued up to two per cpu, a slow stage's none",
+          "[model][scheduler]") {
+  auto run_for = GENERATE(10ms, 1000ms);
+  INFO("each run takes " << run_for.count() << " ms");
+  ManualClock clock;
+  Model m;
+  m.register_worker(reg("w1", 1), clock.now());
+  m.submit(new_job(two_stage_spec(20)), clock.now());
+  // Until three runs tell how long tasks take, one cpu takes one task.
+  for (std::size_t i = 0; i < kQueueMinRuns; ++i) {
+    auto a = schedule(m, clock.now());
+    REQUIRE(a.size() == 1);
+    CHECK(schedule(m, clock.now()).empty());
+    REQUIRE(m.started(a[0], "w1", clock.now()).ok());
+    clock.advance(run_for);
+    REQUIRE(m.finished(a[0], "w1", ok_report(), clock.now()).ok());
+  }
+  auto next = schedule(m, clock.now());
+  const std::size_t expected = run_for < 200ms ? 1 + static_cast<std::size_t>(kQueuePerCpu) : 1;
+  CHECK(next.size() == expected);
+  CHECK(m.worker("w1")->cpus_used == static_cast<double>(expected));
+  CHECK(schedule(m, clock.now()).empty());
+  // A second worker joins: the free cpu is filled before any queue grows.
+  m.register_worker(reg("w2", 1), clock.now());
+  auto joined = schedule(m, clock.now());
+  REQUIRE_FALSE(joined.empty());
+  CHECK(m.attempt(joined[0])->worker == "w2");
+}

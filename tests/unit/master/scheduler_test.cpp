@@ -1,6 +1,7 @@
 // The scheduler as tables: a small cluster, a list of candidates, the expected placement.
 #include <catch2/catch.hpp>
 
+#include "master/model/model.hpp"
 #include "master/scheduler/scheduler.hpp"
 
 using namespace drover;
@@ -11,6 +12,13 @@ namespace {
 Candidate cand(std::int64_t index, double cpus = 1, std::uint64_t memory = 0,
                std::vector<WorkerId> avoid = {}) {
   return Candidate{TaskKey{"j-1", 0, index}, cpus, memory, std::move(avoid)};
+}
+
+// A candidate of a stage whose tasks are known to be short.
+Candidate queueable(std::int64_t index, double cpus = 1, std::uint64_t memory = 0) {
+  Candidate c = cand(index, cpus, memory);
+  c.queueable = true;
+  return c;
 }
 
 std::vector<std::string> placements(const Plan& p) {
@@ -92,4 +100,49 @@ TEST_CASE("plan passes on the earliest backoff as its wake-up", "[scheduler]") {
   SchedulerView view;
   view.next_not_before = clock.now() + std::chrono::seconds(3);
   CHECK(plan(view, clock.now()).wake_at == view.next_not_before);
+}
+
+TEST_CASE("short tasks that fit no free cpus wait in the queues of busy workers", "[scheduler]") {
+  struct Case {
+    const char* name;
+    std::vector<WorkerSlot> workers;  // id, free cpus, free memory, queue room, memory
+    std::vector<Candidate> candidates;
+    std::vector<std::string> expected;
+  };
+  const std::vector<Case> cases = {
+      {"free cpus first, then the queue with the most room", {{"a", 0, 0, 2, 0}, {"b", 1, 0, 2, 0}},
+       {queueable(0), queueable(1), queueable(2), queueable(3), queueable(4), queueable(5)},
+       {"0@b", "1@a", "2@b", "3@a", "4@b"}},
+      {"tasks not known to be short are never queued", {{"a", 0, 0, 2, 0}, {"b", 1, 0, 2, 0}},
+       {cand(0), cand(1), cand(2)}, {"0@b"}},
+      {"a full queue takes nothing", {{"a", -2, 0, 0, 0}}, {queueable(0)}, {}},
+      {"a queued task must fit the worker's whole memory", {{"a", 0, 0, 2, 100}},
+       {queueable(0, 1, 500)}, {}},
+      {"memory within the whole worker", {{"a", 0, 0, 2, 1000}}, {queueable(0, 1, 500)}, {"0@a"}},
+      {"a later small task takes the free cpu, the big one queues", {{"a", 1, 0, 2, 0}},
+       {queueable(0, 2), queueable(1, 1)}, {"1@a", "0@a"}},
+  };
+  ManualClock clock;
+  for (const Case& c : cases) {
+    INFO(c.name);
+    SchedulerView view{c.candidates, c.workers, std::nullopt};
+    CHECK(placements(plan(view, clock.now())) == c.expected);
+  }
+}
+
+TEST_CASE("a stage's tasks count as short after enough quick runs", "[scheduler]") {
+  auto stage = [](std::vector<std::int64_t> runs) {
+    Stage s;
+    for (auto ms : runs) {
+      s.run_ms.push_back(ms);
+      s.run_ms_sum += ms;
+    }
+    return s;
+  };
+  CHECK_FALSE(short_tasks(stage({})));
+  CHECK_FALSE(short_tasks(stage({1, 1})));              // too few runs to tell
+  CHECK(short_tasks(stage({1, 2, 3})));
+  CHECK(short_tasks(stage({200, 200, 200})));
+  CHECK_FALSE(short_tasks(stage({100, 300, 300})));     // mean above kQueueMaxMeanRunMs
+  CHECK_FALSE(short_tasks(stage({5, 5, 5, 5, 60000}))); // one long run is enough to stop it
 }
