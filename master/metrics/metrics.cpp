@@ -81,7 +81,7 @@ std::string MasterMetrics::render(const Model& model, std::uint64_t bytes_receiv
     ++workers[std::string(to_string(w.state))];
     if (w.state == WorkerState::dead) continue;
     cpus += w.cpus;
-    cpus_used += w.cpus_used;
+    cpus_used += slots_used(w);
   }
   for (const auto& [id, job] : model.jobs()) {
     ++jobs[std::string(to_string(job.state))];

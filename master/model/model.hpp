@@ -9,6 +9,7 @@
 //      ^                    |                    |--finished(fail)--> failed --(retries left)--+
 //      |                    +---- worker dead ---+--> lost ----------------------------------- +
 //      +-------------------------- new pending attempt, after backoff ------------------------+
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -123,6 +124,10 @@ struct Worker {
   int failures_in_a_row = 0;    // attempts that failed here since the last success
   TimePoint excluded_until{};   // state excluded until then
 };
+
+// The cpus a worker's attempts take, at most its own: attempts queued beyond
+// them (master/scheduler) wait for a slot and are not shown as using one.
+inline double slots_used(const Worker& w) { return std::min(w.cpus_used, w.cpus); }
 
 // Workers on which this many attempts failed in a row are excluded for a while.
 inline constexpr int kExcludeAfterFailures = 3;

@@ -129,7 +129,7 @@ WorkerInfo worker_info(const Worker& w, TimePoint now) {
   out.address = w.address;
   out.state = w.state;
   out.cpus = w.cpus;
-  out.cpus_used = w.cpus_used;
+  out.cpus_used = slots_used(w);
   out.memory = w.memory;
   out.memory_used = w.memory_used;
   out.running = static_cast<int>(w.active.size());
@@ -146,7 +146,7 @@ ClusterInfo cluster_info(const Model& model) {
     ++out.workers[std::string(to_string(w.state))];
     if (w.state == WorkerState::dead) continue;
     out.cpus += w.cpus;
-    out.cpus_used += w.cpus_used;
+    out.cpus_used += slots_used(w);
   }
   for (const auto& [id, job] : model.jobs()) {
     ++out.jobs[std::string(to_string(job.state))];

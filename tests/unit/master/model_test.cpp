@@ -207,6 +207,10 @@ TEST_CASE("a busy worker gets a short stage's tasks queued up to two per cpu, a 
   const std::size_t expected = run_for < 200ms ? 1 + static_cast<std::size_t>(kQueuePerCpu) : 1;
   CHECK(next.size() == expected);
   CHECK(m.worker("w1")->cpus_used == static_cast<double>(expected));
+  // Shown as one slot used, with every attempt it holds counted as running.
+  WorkerInfo shown = worker_info(*m.worker("w1"), clock.now());
+  CHECK(shown.cpus_used == 1);
+  CHECK(shown.running == static_cast<int>(expected));
   CHECK(schedule(m, clock.now()).empty());
   // A second worker joins: the free cpu is filled before any queue grows.
   m.register_worker(reg("w2", 1), clock.now());
