@@ -291,6 +291,11 @@ Result<Effects> Model::finished(AttemptId id, const WorkerId& worker, const Atte
   if (a.started_at == TimePoint{} && r.started_at > 0) {
     a.started_at = from_millis(r.started_at);
     note_start(a);
+    // A quick task's worker sends no "started" (worker/agent/attempt_runner):
+    // its process ran when it exited or was signalled.
+    if (a.state == AttemptState::assigned && (r.exit_code >= 0 || r.signal != 0)) {
+      record(a, "started", a.started_at);
+    }
   }
   a.cpu_ms = r.cpu_ms;
   job.stages[a.task.stage].cpu_ms += r.cpu_ms;

@@ -76,7 +76,36 @@ TEST_CASE_METHOD(Fixture, "a successful attempt uploads its output and logs", "[
   test::TempDir out;
   REQUIRE(unpack_archive(master.blobs[r->output_digest], out.path).ok());
   CHECK(read_file(out.path / "result").value() == "hello");
-  CHECK(master.started == std::vector<std::int64_t>{1});
+}
+
+TEST_CASE_METHOD(Fixture, "only a task still running after started_report_delay reports started",
+                 "[worker][runner]") {
+  auto runner_with = [&](Duration delay) {
+    RunnerOptions options{work.path, std::nullopt, "/usr/bin:/bin", 1s};
+    options.started_report_delay = delay;
+    return AttemptRunner{options, RunnerDeps{master, executor, cache, table, clock, stop, nullptr}};
+  };
+  auto run_on = [&](AttemptRunner& r, const Assignment& a) {
+    auto attempt = r.admit(a);
+    REQUIRE(attempt);
+    r.run(a, attempt);
+    REQUIRE(master.reports.size() == 1);
+    auto report = master.reports[0].second;
+    master.reports.clear();
+    return report;
+  };
+  // A task that ends within the delay is reported once: its finished report
+  // says when it started.
+  AttemptRunner patient = runner_with(30s);
+  auto quick = run_on(patient, assignment(1, "exit 0"));
+  CHECK(quick.state == AttemptState::succeeded);
+  CHECK(quick.started_at == to_millis(clock.now()));
+  CHECK(master.started.empty());
+  // One still running after it is reported started as well.
+  AttemptRunner eager = runner_with(0ms);
+  auto slow = run_on(eager, assignment(2, "sleep 0.3"));
+  CHECK(slow.state == AttemptState::succeeded);
+  CHECK(master.started == std::vector<std::int64_t>{2});
 }
 
 TEST_CASE_METHOD(Fixture, "failed attempts say why", "[worker][runner]") {

@@ -186,16 +186,20 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
                  recorded.error().describe());
   }
 
-  Status ack = deps_.master.attempt_started(a.attempt_id, started);
-  if (!ack.ok() && is_final_rejection(ack.error())) {
-    spdlog::info("attempt {} fenced by the master: killing it", a.attempt_id);
-    (*execution)->kill();
-    (void)(*execution)->wait();
-    attempt.detach();
-    return std::nullopt;
-  }
-  if (!ack.ok()) {
-    spdlog::warn("attempt {}: start not acknowledged: {}", a.attempt_id, ack.error().describe());
+  // A task that ends this soon is reported once, finished: the report says
+  // when it started, and the master records the start from it.
+  if (!(*execution)->ended_within(options_.started_report_delay)) {
+    Status ack = deps_.master.attempt_started(a.attempt_id, started);
+    if (!ack.ok() && is_final_rejection(ack.error())) {
+      spdlog::info("attempt {} fenced by the master: killing it", a.attempt_id);
+      (*execution)->kill();
+      (void)(*execution)->wait();
+      attempt.detach();
+      return std::nullopt;
+    }
+    if (!ack.ok()) {
+      spdlog::warn("attempt {}: start not acknowledged: {}", a.attempt_id, ack.error().describe());
+    }
   }
   ExecResult result;
   {

@@ -2,7 +2,7 @@
 // AttemptRunner: runs one Attempt from assignment to acknowledged report:
 //
 //   admit ─> prepare (bundle, sandbox, upstream, input list, checkpoint restore)
-//        ─> spawn (pgid recorded) ─> POST started
+//        ─> spawn (pgid recorded) ─> POST started (unless it ended within 20 ms)
 //        ─> wait (timeout / kill), checkpoint saved every interval meanwhile
 //        ─> pack + upload output and logs ─> final checkpoint save
 //        ─> POST finished (retried while the master is unreachable) ─> clean up
@@ -44,6 +44,10 @@ struct RunnerOptions {
   // After shutdown began, stop retrying an unreachable master after this long.
   Duration report_deadline_after_stop = std::chrono::seconds(10);
   DiskFullProbe disk_full = filesystem_full;  // tests fake a full disk
+  // "started" is reported only for a task still running this long after its
+  // start; a quicker one's finished report stands for both (one request and
+  // one commit on the master instead of two).
+  Duration started_report_delay = std::chrono::milliseconds(20);
 };
 
 struct RunnerDeps {

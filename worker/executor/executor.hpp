@@ -56,6 +56,12 @@ class Execution {
   virtual void kill() = 0;
   // Blocks until the process has ended and been reaped.
   virtual ExecResult wait() = 0;
+  // Blocks until the process ended (true; wait() then returns at once) or for
+  // at most `limit` (false). Called by the owner thread before wait().
+  virtual bool ended_within(Duration limit) {
+    (void)limit;
+    return false;
+  }
 };
 
 class Executor {

@@ -99,6 +99,7 @@ class ProcessExecution final : public Execution {
   }
 
   ExecResult wait() override;
+  bool ended_within(Duration limit) override;
 
  private:
   // Starts SIGTERM -> grace -> SIGKILL once.
@@ -143,6 +144,16 @@ int ProcessExecution::poll_timeout_ms(SteadyTime now) const {
   // Without a pidfd (old kernels) look at the process every 50 ms.
   if (pidfd_ < 0) ms = ms < 0 ? 50 : std::min(ms, 50);
   return ms;
+}
+
+bool ProcessExecution::ended_within(Duration limit) {
+  if (reaped_ || has_ended(pid_)) return true;
+  if (kill_requested_.load() || pidfd_ < 0) return false;  // wait() handles kills
+  // One poll: a kill (the eventfd, left unread for wait()) or a signal ends it early.
+  pollfd fds[2] = {{pidfd_, POLLIN, 0}, {eventfd_, POLLIN, 0}};
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(limit).count();
+  (void)poll(fds, 2, static_cast<int>(std::clamp<std::int64_t>(ms, 0, 60'000)));
+  return has_ended(pid_);
 }
 
 ExecResult ProcessExecution::wait() {

@@ -218,3 +218,36 @@ TEST_CASE("a busy worker gets a short stage's tasks queued up to two per cpu, a 
   REQUIRE_FALSE(joined.empty());
   CHECK(m.attempt(joined[0])->worker == "w2");
 }
+
+TEST_CASE("a quick task's finished report without a started one records its start",
+          "[model]") {
+  ManualClock clock;
+  Model m;
+  m.register_worker(reg("w1", 1), clock.now());
+  m.submit(new_job(two_stage_spec(3)), clock.now());
+  auto a = schedule(m, clock.now());
+  REQUIRE(a.size() == 1);
+  const TimePoint started = clock.now() + 5ms;
+  clock.advance(12ms);
+  m.dirty().events.clear();
+  AttemptReport r = ok_report();
+  r.started_at = to_millis(started);
+  r.finished_at = to_millis(clock.now());
+  REQUIRE(m.finished(a[0], "w1", r, clock.now()).ok());
+  CHECK(m.attempt(a[0])->started_at == started);
+  std::vector<std::string> types;
+  for (const auto& [job, e] : m.dirty().events) types.push_back(e.type);
+  CHECK(types == std::vector<std::string>{"started", "finished", "committed"});
+  CHECK(m.job(m.attempt(a[0])->task.job)->stages[0].run_ms == std::vector<std::int64_t>{7});
+
+  // One that never ran (killed while queued, or its set-up failed) did not start.
+  auto b = schedule(m, clock.now());
+  REQUIRE(b.size() == 1);
+  m.dirty().events.clear();
+  AttemptReport k;
+  k.state = AttemptState::killed;
+  k.reason = FailureReason::drained;
+  k.started_at = k.finished_at = to_millis(clock.now());
+  REQUIRE(m.finished(b[0], "w1", k, clock.now()).ok());
+  for (const auto& [job, e] : m.dirty().events) CHECK(e.type != "started");
+}
