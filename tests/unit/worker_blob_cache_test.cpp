@@ -1,4 +1,5 @@
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -236,4 +237,39 @@ TEST_CASE_METHOD(CachedBundle, "a finished attempt's tree is emptied and reused,
     CHECK(fs::is_directory(next.output));
     CHECK(fs::is_empty(next.output));
   }
+}
+
+TEST_CASE_METHOD(CachedBundle, "a finished attempt's process-group record is emptied and reused",
+                 "[worker][sandbox]") {
+  namespace fs = std::filesystem;
+  SpareAttemptDirs spares(attempts, 1, /*recycle=*/false);  // records are reused regardless
+  const fs::path first = attempts / "1.pgid", second = attempts / "2.pgid",
+                 third = attempts / "3.pgid";
+  CHECK_FALSE(spares.take_record(first));  // none kept yet: the caller creates it
+  std::ofstream(first) << "123 boot 456\n";
+  struct stat made {};
+  REQUIRE(::stat(first.c_str(), &made) == 0);
+
+  REQUIRE(spares.recycle_record(first));
+  CHECK_FALSE(fs::exists(first));
+  // Kept empty under a spare name, which is not a record a restart acts on.
+  std::vector<fs::path> kept;
+  for (const auto& e : fs::directory_iterator(attempts)) kept.push_back(e.path());
+  REQUIRE(kept.size() == 1);
+  CHECK(kept[0].extension() != ".pgid");
+  CHECK(fs::file_size(kept[0]) == 0);
+
+  REQUIRE(spares.take_record(second));
+  struct stat reused {};
+  REQUIRE(::stat(second.c_str(), &reused) == 0);
+  CHECK(reused.st_ino == made.st_ino);
+  CHECK(reused.st_size == 0);
+
+  // At most `keep` are kept; the rest are the caller's to remove.
+  std::ofstream(third) << "";
+  REQUIRE(spares.recycle_record(second));
+  CHECK_FALSE(spares.recycle_record(third));
+  CHECK(fs::exists(third));
+  // A record that was never written (its task never started): nothing kept.
+  CHECK_FALSE(spares.recycle_record(attempts / "4.pgid"));
 }

@@ -84,8 +84,11 @@ void AttemptRunner::run(const Assignment& a, const std::shared_ptr<RunningAttemp
     }
   }
   deps_.table.remove(a.attempt_id);
-  std::error_code ec;
-  std::filesystem::remove(process_group_file(options_.work_dir, a.attempt_id), ec);
+  const auto record = process_group_file(options_.work_dir, a.attempt_id);
+  if (deps_.spares == nullptr || !deps_.spares->recycle_record(record)) {
+    std::error_code ec;
+    std::filesystem::remove(record, ec);
+  }
   auto remove = [&](const std::filesystem::path& dir) {
     Status removed = drover::remove_all(dir);
     if (!removed.ok()) {
@@ -179,8 +182,9 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
   if (!execution.ok()) return stamp(local_failure("spawn failed", execution.error()), prepared_from);
   const TimePoint started = deps_.clock.now();
   attempt.attach(execution->get());
-  Status recorded = record_process_group(process_group_file(options_.work_dir, a.attempt_id),
-                                         (*execution)->pid());
+  const auto record = process_group_file(options_.work_dir, a.attempt_id);
+  if (deps_.spares != nullptr) deps_.spares->take_record(record);  // else it is created
+  Status recorded = record_process_group(record, (*execution)->pid());
   if (!recorded.ok()) {
     spdlog::warn("attempt {}: cannot record its process group: {}", a.attempt_id,
                  recorded.error().describe());

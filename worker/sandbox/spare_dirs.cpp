@@ -129,6 +129,37 @@ bool SpareAttemptDirs::take(const fs::path& root) {
   return !ec;
 }
 
+bool SpareAttemptDirs::take_record(const fs::path& record) {
+  fs::path spare;
+  {
+    std::lock_guard lock(mu_);
+    if (records_.empty()) return false;
+    spare = std::move(records_.back());
+    records_.pop_back();
+  }
+  std::error_code ec;
+  fs::rename(spare, record, ec);
+  if (ec) fs::remove(spare, ec);
+  return !ec;
+}
+
+bool SpareAttemptDirs::recycle_record(const fs::path& record) {
+  fs::path spare;
+  {
+    std::lock_guard lock(mu_);
+    if (records_.size() >= keep_) return false;
+    spare = attempts_dir_ / (".spare-" + std::to_string(next_++));
+  }
+  // Emptied first: a spare never holds a record a restart could act on.
+  std::error_code ec;
+  fs::resize_file(record, 0, ec);
+  if (!ec) fs::rename(record, spare, ec);
+  if (ec) return false;
+  std::lock_guard lock(mu_);
+  records_.push_back(std::move(spare));
+  return true;
+}
+
 fs::path SpareAttemptDirs::reserve() {
   ++making_;
   return attempts_dir_ / (".spare-" + std::to_string(next_++));

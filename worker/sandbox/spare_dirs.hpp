@@ -49,6 +49,15 @@ class SpareAttemptDirs {
   // task left is removed; ownership and modes are the worker's again.
   bool recycle(const std::filesystem::path& root);
 
+  // Process-group records (worker/executor/process_group_record) are reused
+  // the same way, sandbox or not (tasks never see them): a finished attempt's
+  // record is emptied and kept under a spare name; the next attempt's record
+  // is one renamed into place (`record` must not exist). False: none kept
+  // (take_record: the caller creates the file) or enough are (recycle_record:
+  // the caller removes it).
+  bool take_record(const std::filesystem::path& record);
+  bool recycle_record(const std::filesystem::path& record);
+
  private:
   std::filesystem::path reserve();  // with mu_ held: counts one more in making, names it
   void settle(std::filesystem::path spare, bool ready);  // counts it done; keeps it if ready
@@ -60,6 +69,7 @@ class SpareAttemptDirs {
   const mode_t umask_;
   std::mutex mu_;
   std::vector<std::filesystem::path> ready_;
+  std::vector<std::filesystem::path> records_;  // empty spare records
   std::size_t making_ = 0;  // being made or recycled now
   std::uint64_t next_ = 0;
 };
