@@ -169,7 +169,10 @@ TEST_CASE("recorded process groups of an earlier run are killed at startup", "[w
   spawn.argv = {"sleep", "30"};
   spawn.new_process_group = true;
   pid_t pid = spawn_process(spawn).value();
+  // A reused record file (SpareAttemptDirs) is overwritten whole, untruncated.
+  REQUIRE(record_process_group(process_group_file(work.path, 7), 999999999).ok());
   REQUIRE(record_process_group(process_group_file(work.path, 7), pid).ok());
+  CHECK(std::filesystem::file_size(process_group_file(work.path, 7)) == kRecordBytes);
   // Records from another boot, or of groups that are gone, are left alone.
   REQUIRE(write_file_atomic(work.path / "attempts" / "8.pgid",
                             std::to_string(pid) + " another-boot 1\n")

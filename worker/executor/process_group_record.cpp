@@ -53,14 +53,20 @@ fs::path process_group_file(const fs::path& work_dir, std::int64_t attempt_id) {
 Status record_process_group(const fs::path& file, pid_t pgid) {
   static const std::string boot = boot_id();
   auto started = start_time(pgid);
-  const std::string line =
-      fmt::format("{} {} {}\n", pgid, boot, started ? *started : std::string("-"));
+  // Every record has the same length (padded), so a reused record file
+  // (SpareAttemptDirs) is overwritten whole without truncating it: on ext4 a
+  // file truncated and rewritten is flushed to disk by its close.
+  std::string line =
+      fmt::format("{} {} {}", pgid, boot, started ? *started : std::string("-"));
+  if (line.size() + 1 < kRecordBytes) line.resize(kRecordBytes - 1, ' ');
+  line += '\n';
   // It has to outlive a crash of the worker, not of the machine (after a reboot
   // no group is left): no fsync, no temp file (a torn record does not parse
-  // and is skipped). Measured: the atomic, fsync'd write took 4-5 ms a task.
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // and is skipped; a stale one names a group whose leader is gone, which the
+  // start time check refuses). Measured: the atomic, fsync'd write took 4-5 ms a task.
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return make_error(ErrorCode::io, fmt::format("cannot write {}: {}", file.string(), std::strerror(errno)));
-  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  const bool written = ::pwrite(fd, line.data(), line.size(), 0) == static_cast<ssize_t>(line.size());
   ::close(fd);
   if (!written) return make_error(ErrorCode::io, fmt::format("cannot write {}", file.string()));
   return ok_status();

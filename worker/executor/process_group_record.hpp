@@ -4,6 +4,8 @@
 //
 //   work_dir/attempts/<attempt_id>.pgid    "<pgid> <boot id> <leader start time>"
 //
+// padded with spaces to kRecordBytes (a reused file is overwritten whole).
+//
 // The record lives beside the attempt dir, not in it: the attempt dir belongs
 // to the task's user, who must not be able to point the worker at other
 // processes. Boot id and start time guard against a recycled process group id.
@@ -16,6 +18,8 @@
 #include "common/base/result.hpp"
 
 namespace drover::worker {
+
+inline constexpr std::size_t kRecordBytes = 96;
 
 std::filesystem::path process_group_file(const std::filesystem::path& work_dir,
                                          std::int64_t attempt_id);

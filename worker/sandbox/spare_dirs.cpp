@@ -150,10 +150,11 @@ bool SpareAttemptDirs::recycle_record(const fs::path& record) {
     if (records_.size() >= keep_) return false;
     spare = attempts_dir_ / (".spare-" + std::to_string(next_++));
   }
-  // Emptied first: a spare never holds a record a restart could act on.
+  // Not emptied (on ext4 a truncated file is flushed by its next writer's
+  // close): spares are not named *.pgid, so a restart never reads one, and
+  // the next record overwrites it whole (fixed length).
   std::error_code ec;
-  fs::resize_file(record, 0, ec);
-  if (!ec) fs::rename(record, spare, ec);
+  fs::rename(record, spare, ec);
   if (ec) return false;
   std::lock_guard lock(mu_);
   records_.push_back(std::move(spare));

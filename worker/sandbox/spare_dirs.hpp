@@ -51,7 +51,7 @@ class SpareAttemptDirs {
 
   // Process-group records (worker/executor/process_group_record) are reused
   // the same way, sandbox or not (tasks never see them): a finished attempt's
-  // record is emptied and kept under a spare name; the next attempt's record
+  // record is kept under a spare name (not *.pgid); the next attempt's record
   // is one renamed into place (`record` must not exist). False: none kept
   // (take_record: the caller creates the file) or enough are (recycle_record:
   // the caller removes it).
