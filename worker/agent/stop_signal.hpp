@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -43,13 +44,16 @@ class Backoff {
  public:
   explicit Backoff(Duration first = std::chrono::milliseconds(100),
                    Duration max = std::chrono::seconds(5))
-      : first_(first), max_(max), next_(first), rng_(std::random_device{}()) {}
+      : first_(first), max_(max), next_(first) {}
 
   // The next delay: the current step scaled by a random factor in [0.5, 1.0].
   Duration next() {
+    // Seeded on first use: most Backoffs (one per report) never wait, and
+    // seeding reads the kernel's entropy.
+    if (!rng_) rng_.emplace(std::random_device{}());
     std::uniform_real_distribution<double> jitter(0.5, 1.0);
     auto d =
-        Duration(static_cast<Duration::rep>(static_cast<double>(next_.count()) * jitter(rng_)));
+        Duration(static_cast<Duration::rep>(static_cast<double>(next_.count()) * jitter(*rng_)));
     next_ = std::min(max_, next_ * 2);
     return d;
   }
@@ -59,7 +63,7 @@ class Backoff {
   Duration first_;
   Duration max_;
   Duration next_;
-  std::minstd_rand rng_;
+  std::optional<std::minstd_rand> rng_;
 };
 
 }  // namespace drover::worker
