@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace drover::worker {
 
 namespace {
@@ -13,7 +16,13 @@ constexpr const char* kDrained = "worker drained";
 
 Agent::Agent(AgentOptions options, MasterApi& master, AttemptRunner& runner, AttemptTable& table,
              StopSignal& stop)
-    : options_(std::move(options)), master_(master), runner_(runner), table_(table), stop_(stop) {}
+    : options_(std::move(options)),
+      master_(master),
+      runner_(runner),
+      table_(table),
+      stop_(stop),
+      attempt_threads_(std::clamp<std::size_t>(
+          4 * static_cast<std::size_t>(std::ceil(options_.identity.cpus)), 4, 256)) {}
 
 Agent::~Agent() {
   hurry();
@@ -174,13 +183,13 @@ void Agent::run_attempt(Queued queued, double cpus, std::uint64_t memory) {
     memory_running_ -= std::min(memory_running_, memory);
     pump();
   });
-  std::thread([this, q = std::move(queued)] {
+  attempt_threads_.run([this, q = std::move(queued)] {
     runner_.run(q.assignment, q.attempt);
     q.attempt->release();
     std::lock_guard lock(mu_);
     --in_flight_;
     cv_.notify_all();
-  }).detach();
+  });
 }
 
 void Agent::heartbeat_loop() {

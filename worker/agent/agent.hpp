@@ -26,8 +26,9 @@
 // way ("drained").
 //
 // Threads: start() launches the work-loop thread and the heartbeat thread; a
-// drain runs on its own thread; each attempt runs on a detached thread counted
-// in `in_flight_`. shutdown() and hurry() are called from the main thread.
+// drain runs on its own thread; each attempt runs on a thread of its own
+// (reused for later attempts: ThreadReuse), counted in `in_flight_`.
+// shutdown() and hurry() are called from the main thread.
 // Owned by the composition root, which must keep the MasterApi, runner, table
 // and stop signal alive until shutdown() returns.
 #include <condition_variable>
@@ -43,6 +44,7 @@
 #include "worker/agent/attempt_table.hpp"
 #include "worker/agent/master_api.hpp"
 #include "worker/agent/stop_signal.hpp"
+#include "worker/agent/thread_reuse.hpp"
 
 namespace drover::worker {
 
@@ -123,6 +125,7 @@ class Agent {
   std::thread work_thread_;
   std::thread heartbeat_thread_;
   std::thread drain_thread_;
+  ThreadReuse attempt_threads_;  // last: joined before the members its jobs use go
 };
 
 }  // namespace drover::worker
