@@ -3,8 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "tests/unit/worker_runner_fixture.hpp"
-#include "worker/agent/agent.hpp"
+#include "tests/unit/worker_agent_fixture.hpp"
 
 using namespace drover;
 using namespace drover::worker;
@@ -12,24 +11,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct DrainFixture : testing::RunnerFixture {
-  DrainFixture() {
-    options.identity.id = "w1";
-    options.identity.address = "127.0.0.1:1";
-    options.shutdown_deadline = 10s;
-    options.drain_timeout = 1500ms;
-  }
-  // Exits 0 once the test creates `go` in its sandbox (bounded: ~20 s).
-  Assignment waiter(std::int64_t id) {
-    return assignment(id, "i=0; while [ ! -f go ] && [ $i -lt 400 ]; do sleep 0.05; "
-                          "i=$((i+1)); done");
-  }
+struct DrainFixture : testing::AgentRunnerFixture {
+  DrainFixture() { options.drain_timeout = 1500ms; }
   // Writes a checkpoint and runs until killed.
   Assignment sleeper(std::int64_t id) {
     return assignment(id, "echo saved > $DROVER_CHECKPOINT_DIR/state; sleep 30");
-  }
-  std::filesystem::path sandbox(std::int64_t id) {
-    return AttemptPaths::under(work_path, id).sandbox;
   }
   int polls() {
     std::lock_guard lock(master.mu);
@@ -43,7 +29,6 @@ struct DrainFixture : testing::RunnerFixture {
     std::lock_guard lock(master.mu);
     return master.events;
   }
-  AgentOptions options;
 };
 
 }  // namespace

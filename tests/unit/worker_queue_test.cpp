@@ -3,8 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
-#include "tests/unit/worker_runner_fixture.hpp"
-#include "worker/agent/agent.hpp"
+#include "tests/unit/worker_agent_fixture.hpp"
 
 using namespace drover;
 using namespace drover::worker;
@@ -12,21 +11,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct QueueFixture : testing::RunnerFixture {
+struct QueueFixture : testing::AgentRunnerFixture {
   QueueFixture() {
-    options.identity.id = "w1";
-    options.identity.address = "127.0.0.1:1";
     options.identity.cpus = 1;
-    options.shutdown_deadline = 10s;
     options.drain_timeout = 10s;
-  }
-  // Exits 0 once the test creates `go` in its sandbox (bounded: ~20 s).
-  Assignment waiter(std::int64_t id) {
-    return assignment(id, "i=0; while [ ! -f go ] && [ $i -lt 400 ]; do sleep 0.05; "
-                          "i=$((i+1)); done");
-  }
-  void let_go(std::int64_t id) {
-    std::ofstream(AttemptPaths::under(work_path, id).sandbox / "go") << "";
   }
   bool reported(std::int64_t id) {
     std::lock_guard lock(master.mu);
@@ -41,7 +29,6 @@ struct QueueFixture : testing::RunnerFixture {
     for (const auto& p : master.heartbeats.back().running) out.push_back(p.attempt_id);
     return out;
   }
-  AgentOptions options;
 };
 
 }  // namespace

@@ -115,33 +115,23 @@ SpareAttemptDirs::SpareAttemptDirs(fs::path attempts_dir, std::size_t keep, bool
       recycle_(recycle),
       umask_(current_umask()) {}
 
-bool SpareAttemptDirs::take(const fs::path& root) {
+bool SpareAttemptDirs::take_from(std::vector<fs::path>& pool, const fs::path& to) {
   fs::path spare;
   {
     std::lock_guard lock(mu_);
-    if (ready_.empty()) return false;
-    spare = std::move(ready_.back());
-    ready_.pop_back();
+    if (pool.empty()) return false;
+    spare = std::move(pool.back());
+    pool.pop_back();
   }
   std::error_code ec;
-  fs::rename(spare, root, ec);
+  fs::rename(spare, to, ec);
   if (ec) fs::remove_all(spare, ec);
   return !ec;
 }
 
-bool SpareAttemptDirs::take_record(const fs::path& record) {
-  fs::path spare;
-  {
-    std::lock_guard lock(mu_);
-    if (records_.empty()) return false;
-    spare = std::move(records_.back());
-    records_.pop_back();
-  }
-  std::error_code ec;
-  fs::rename(spare, record, ec);
-  if (ec) fs::remove(spare, ec);
-  return !ec;
-}
+bool SpareAttemptDirs::take(const fs::path& root) { return take_from(ready_, root); }
+
+bool SpareAttemptDirs::take_record(const fs::path& record) { return take_from(records_, record); }
 
 bool SpareAttemptDirs::recycle_record(const fs::path& record) {
   fs::path spare;

@@ -59,6 +59,8 @@ class SpareAttemptDirs {
   bool recycle_record(const std::filesystem::path& record);
 
  private:
+  // Renames the last of `pool` (guarded by mu_) to `to`; false when empty or failed.
+  bool take_from(std::vector<std::filesystem::path>& pool, const std::filesystem::path& to);
   std::filesystem::path reserve();  // with mu_ held: counts one more in making, names it
   void settle(std::filesystem::path spare, bool ready);  // counts it done; keeps it if ready
   bool scrub(const std::filesystem::path& root) const;

@@ -27,15 +27,26 @@ std::vector<std::string> placements(const Plan& p) {
   return out;
 }
 
+// One table row: a cluster, candidates in order, the expected "index@worker"s.
+struct Case {
+  const char* name;
+  std::vector<WorkerSlot> workers;  // id, free cpus, free memory, queue room, memory
+  std::vector<Candidate> candidates;
+  std::vector<std::string> expected;
+};
+
+void check_cases(const std::vector<Case>& cases) {
+  ManualClock clock;
+  for (const Case& c : cases) {
+    INFO(c.name);
+    SchedulerView view{c.candidates, c.workers, std::nullopt};
+    CHECK(placements(plan(view, clock.now())) == c.expected);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("plan places tasks by order onto the freest fitting worker", "[scheduler]") {
-  struct Case {
-    const char* name;
-    std::vector<WorkerSlot> workers;
-    std::vector<Candidate> candidates;
-    std::vector<std::string> expected;
-  };
   const std::vector<Case> cases = {
       {"no workers", {}, {cand(0)}, {}},
       {"no candidates", {{"a", 2, 0}}, {}, {}},
@@ -55,12 +66,7 @@ TEST_CASE("plan places tasks by order onto the freest fitting worker", "[schedul
       {"fractional cpus", {{"a", 1, 0}}, {cand(0, 0.5), cand(1, 0.5), cand(2, 0.5)},
        {"0@a", "1@a"}},
   };
-  ManualClock clock;
-  for (const Case& c : cases) {
-    INFO(c.name);
-    SchedulerView view{c.candidates, c.workers, std::nullopt};
-    CHECK(placements(plan(view, clock.now())) == c.expected);
-  }
+  check_cases(cases);
 }
 
 TEST_CASE("plan never uses more cpus than a worker has", "[scheduler][property]") {
@@ -103,12 +109,6 @@ TEST_CASE("plan passes on the earliest backoff as its wake-up", "[scheduler]") {
 }
 
 TEST_CASE("short tasks that fit no free cpus wait in the queues of busy workers", "[scheduler]") {
-  struct Case {
-    const char* name;
-    std::vector<WorkerSlot> workers;  // id, free cpus, free memory, queue room, memory
-    std::vector<Candidate> candidates;
-    std::vector<std::string> expected;
-  };
   const std::vector<Case> cases = {
       {"free cpus first, then the queue with the most room", {{"a", 0, 0, 2, 0}, {"b", 1, 0, 2, 0}},
        {queueable(0), queueable(1), queueable(2), queueable(3), queueable(4), queueable(5)},
@@ -122,12 +122,7 @@ TEST_CASE("short tasks that fit no free cpus wait in the queues of busy workers"
       {"a later small task takes the free cpu, the big one queues", {{"a", 1, 0, 2, 0}},
        {queueable(0, 2), queueable(1, 1)}, {"1@a", "0@a"}},
   };
-  ManualClock clock;
-  for (const Case& c : cases) {
-    INFO(c.name);
-    SchedulerView view{c.candidates, c.workers, std::nullopt};
-    CHECK(placements(plan(view, clock.now())) == c.expected);
-  }
+  check_cases(cases);
 }
 
 TEST_CASE("a stage's tasks count as short after enough quick runs", "[scheduler]") {
