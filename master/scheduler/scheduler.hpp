@@ -13,7 +13,7 @@
 // worker; those copies come after every normal candidate.
 //
 // Queued work (worker saturation, as Dask's): a task of a stage whose
-// finished attempts ran kQueueMaxMeanRun or less on average (over at least
+// finished attempts ran kQueueMaxMeanRunMs or less on average (over at least
 // kQueueMinRuns) that fits on no worker's free cpus may still be assigned to a
 // busy worker, up to kQueuePerCpu queued cpus per cpu of it. The worker starts
 // it the moment a slot frees there, without waiting for a round trip to the

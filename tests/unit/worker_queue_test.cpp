@@ -92,7 +92,8 @@ TEST_CASE_METHOD(QueueFixture, "a queued attempt that is killed is reported at o
   CHECK(agent.shutdown());
 }
 
-TEST_CASE_METHOD(QueueFixture, "a drain hands queued attempts back unstarted and lets the running one finish",
+TEST_CASE_METHOD(QueueFixture,
+                 "a drain hands queued attempts back unstarted and lets the running one finish",
                  "[worker][queue][drain]") {
   Agent agent(options, master, runner, table, stop);
   master.push_work(WorkReply{{waiter(1), waiter(2)}, {}, false});

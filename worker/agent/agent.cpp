@@ -230,7 +230,8 @@ void Agent::begin_drain(const std::string& why) {
   if (draining_) return;
   draining_ = true;
   spdlog::info("draining ({}): {} attempts running, no new work; waiting up to {}", why,
-               in_flight_ - static_cast<int>(queue_.size()), format_duration(options_.drain_timeout));
+               in_flight_ - static_cast<int>(queue_.size()),
+               format_duration(options_.drain_timeout));
   for (const Queued& q : queue_) q.attempt->request_kill(FailureReason::drained, kDraining);
   pump();  // hands the queued ones back unstarted
   drain_thread_ = std::thread([this] { drain_loop(); });

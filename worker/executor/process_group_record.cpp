@@ -66,7 +66,8 @@ Status record_process_group(const fs::path& file, pid_t pgid) {
   // start time check refuses). Measured: the atomic, fsync'd write took 4-5 ms a task.
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return make_error(ErrorCode::io, fmt::format("cannot write {}: {}", file.string(), std::strerror(errno)));
-  const bool written = ::pwrite(fd, line.data(), line.size(), 0) == static_cast<ssize_t>(line.size());
+  const bool written =
+      ::pwrite(fd, line.data(), line.size(), 0) == static_cast<ssize_t>(line.size());
   ::close(fd);
   if (!written) return make_error(ErrorCode::io, fmt::format("cannot write {}", file.string()));
   return ok_status();
