@@ -5,7 +5,8 @@ measured in the same run, and its target. One command:
     python3 tests/bench/perf.py --build build            # about 4 min on 2 cores
 
   a. end-to-end: N x /bin/true on a local cluster of 2 one-cpu workers against
-     `xargs -P2` running the same processes (target: >= 0.6 of xargs' rate);
+     `xargs -P2` running the same processes (target: >= 0.6 of xargs' rate),
+     and the cpu it took per task (master, workers, tasks) against xargs';
   b. submit -> task running, p50/p99 over 200 single-task jobs of one bundle
      (targets 3 ms / 20 ms); the task is drover-bench-probe, whose first act
      is to read the clock, so "running" is the moment its process runs;
@@ -58,27 +59,55 @@ def machine():
 # ---- a: end-to-end throughput --------------------------------------------------------
 
 def xargs_seconds(tasks):
-    t0 = time.monotonic()
+    """Wall seconds and cpu seconds (xargs and every /bin/true) of the baseline."""
+    t0, c0 = time.monotonic(), os.times()
     subprocess.run(f"seq {tasks} | xargs -P2 -I{{}} /bin/true", shell=True, check=True)
-    return time.monotonic() - t0
+    c1 = os.times()
+    return time.monotonic() - t0, (c1.children_user - c0.children_user
+                                   + c1.children_system - c0.children_system)
+
+
+def cpu_seconds(pid):
+    """(own, reaped children's) user + system seconds of a process, from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return ((int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick)
 
 
 def part_a(cluster, tasks):
-    base = xargs_seconds(tasks)
+    base, base_cpu = xargs_seconds(tasks)
     data = bundle(f'name: tput\nstages:\n  - name: t\n    command: ["/bin/true"]\n'
                   f'    inputs: {{range: {tasks}}}\n')
+    pids = {"master": cluster.master.pid,
+            "workers": [p.pid for p in cluster.procs if p is not cluster.master]}
+    before = {pid: cpu_seconds(pid) for pid in [pids["master"], *pids["workers"]]}
     t0 = time.monotonic()
     job_id = cluster.submit(data)
     state = cluster.wait_job(job_id, timeout=1800)
     took = time.monotonic() - t0
+    after = {pid: cpu_seconds(pid) for pid in before}
     if state != "succeeded":
         raise SystemExit(f"a: the job ended {state}")
     ratio = base / took
+
+    def us(pid_list, which):  # µs of cpu per task
+        return sum(after[p][which] - before[p][which] for p in pid_list) / tasks * 1e6
+    master_us, worker_us = us([pids["master"]], 0), us(pids["workers"], 0)
+    task_us = us(pids["workers"], 1)  # the tasks with their sandboxes' pid 1, once reaped
+    total_us = master_us + worker_us + task_us
     return [{"part": "a", "figure": f"{tasks} x /bin/true, 2 one-cpu workers",
              "value": f"{tasks / took:.0f} tasks/s ({took:.1f} s)",
              "baseline": f"xargs -P2: {tasks / base:.0f} tasks/s ({base:.1f} s)",
              "ratio": f"{ratio:.2f} of xargs", "target": ">= 0.6 of xargs", "met": ratio >= 0.6,
-             "tasks_per_s": tasks / took, "xargs_tasks_per_s": tasks / base}]
+             "tasks_per_s": tasks / took, "xargs_tasks_per_s": tasks / base},
+            {"part": "a", "figure": "cpu per task (where a's time goes)",
+             "value": f"{total_us:.0f} us: master {master_us:.0f}, workers {worker_us:.0f}, "
+                      f"tasks with their sandboxes {task_us:.0f}",
+             "baseline": f"xargs and its /bin/true: {base_cpu / tasks * 1e6:.0f} us",
+             "ratio": f"{total_us / max(base_cpu / tasks * 1e6, 1e-9):.1f}x",
+             "target": "(for reference)", "met": None,
+             "cpu_us_per_task": {"master": master_us, "workers": worker_us, "tasks": task_us,
+                                 "xargs": base_cpu / tasks * 1e6}}]
 
 
 # ---- b: submit -> running latency -----------------------------------------------------
