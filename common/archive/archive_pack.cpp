@@ -19,6 +19,8 @@
 #include <optional>
 #include <system_error>
 
+#include "common/fs/unique_fd.hpp"
+
 namespace drover {
 
 namespace fs = std::filesystem;
@@ -128,17 +130,6 @@ Error writer_error(archive* a, std::string_view what) {
   return make_error(ErrorCode::io, fmt::format("{}: {}", what, msg ? msg : "unknown error"));
 }
 
-// An fd closed at scope exit.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 // Opens the regular file `rel` ("a/b/c") below the directory `root_fd`, one
 // component at a time, following no link: a directory or file that was
 // swapped for a link (or a fifo) after planning fails instead of leading the
@@ -169,18 +160,18 @@ Status write_file_data(archive* a, const std::string& name, const PackEntry& e, 
   auto changed = [&] {
     return make_error(ErrorCode::io, fmt::format("\"{}\" changed while packing", name));
   };
-  Fd f(open_below(root_fd, name));
-  if (f.fd < 0) {
+  UniqueFd f(open_below(root_fd, name));
+  if (f.get() < 0) {
     if (errno == ELOOP || errno == ENOTDIR || errno == ENOENT || errno == ENXIO) return changed();
     return make_error(ErrorCode::io,
                       fmt::format("cannot read \"{}\": {}", name, std::strerror(errno)));
   }
   struct stat st {};
-  if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) return changed();
+  if (::fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return changed();
   std::vector<char> buf(kBlock);
   std::uint64_t left = e.size;
   while (left > 0) {
-    ssize_t n = ::read(f.fd, buf.data(), std::min<std::uint64_t>(left, kBlock));
+    ssize_t n = ::read(f.get(), buf.data(), std::min<std::uint64_t>(left, kBlock));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return changed();
     if (archive_write_data(a, buf.data(), static_cast<std::size_t>(n)) < 0) {
@@ -242,8 +233,8 @@ Status write_plan(const PackPlan& plan, Sink& sink, int root_fd) {
 Status pack_to_sink(const fs::path& dir, const std::map<std::string, std::string>& extra,
                     Sink& sink, bool untrusted = false) {
   int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (untrusted ? O_NOFOLLOW : 0);
-  Fd root(::open(dir.c_str(), flags));
-  if (root.fd < 0) {
+  UniqueFd root(::open(dir.c_str(), flags));
+  if (root.get() < 0) {
     if (errno == ELOOP || errno == ENOTDIR || errno == ENOENT) {
       std::error_code ec;  // O_NOFOLLOW | O_DIRECTORY on a link: ENOTDIR or ELOOP
       bool link = fs::is_symlink(fs::symlink_status(dir, ec));
@@ -256,13 +247,13 @@ Status pack_to_sink(const fs::path& dir, const std::map<std::string, std::string
   }
   fs::path walk = dir;
   std::error_code ec;
-  if (fs::path pinned = fmt::format("/proc/self/fd/{}", root.fd); untrusted && fs::is_directory(pinned, ec)) {
+  if (fs::path pinned = fmt::format("/proc/self/fd/{}", root.get()); untrusted && fs::is_directory(pinned, ec)) {
     walk = pinned;
   }
   PackPlan plan;
   DROVER_TRY(plan_directory(walk, plan));
   DROVER_TRY(plan_extra_files(extra, plan));
-  return write_plan(plan, sink, root.fd);
+  return write_plan(plan, sink, root.get());
 }
 
 }  // namespace

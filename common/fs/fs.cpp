@@ -13,6 +13,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "common/fs/unique_fd.hpp"
+
 namespace drover {
 
 namespace {
@@ -23,24 +25,6 @@ Error errno_error(std::string_view what, const std::filesystem::path& path, int 
   ErrorCode code = err == ENOENT ? ErrorCode::not_found : ErrorCode::io;
   return make_error(code, fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(err)));
 }
-
-// Closes a file descriptor when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { close(); }
-  int get() const { return fd_; }
-  int close() {
-    int rc = fd_ >= 0 ? ::close(fd_) : 0;
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
 
 Status write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -54,7 +38,7 @@ Status write_all(int fd, std::string_view data) {
 
 // fsyncs a directory so a rename inside it is durable.
 Status sync_directory(const std::filesystem::path& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("open directory", dir, errno);
   if (::fsync(fd.get()) != 0) return errno_error("fsync directory", dir, errno);
   return ok_status();
@@ -77,7 +61,7 @@ Status fill_temp_file(int fd, const std::filesystem::path& target, std::string_v
 }  // namespace
 
 Result<std::string> read_file(const std::filesystem::path& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("read", path, errno);
   std::string out;
   std::array<char, kChunk> buf{};
@@ -95,7 +79,7 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
   std::filesystem::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
   std::string tmpl = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
-  Fd fd(::mkstemp(tmpl.data()));
+  UniqueFd fd(::mkstemp(tmpl.data()));
   if (fd.get() < 0) return errno_error("create a temp file for", path, errno);
   auto filled = fill_temp_file(fd.get(), path, content);
   if (filled.ok() && fd.close() != 0) filled = errno_error("close", path, errno);
@@ -161,7 +145,7 @@ std::string sha256_hex(std::string_view data) {
 }
 
 Result<std::string> sha256_file(const std::filesystem::path& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("read", path, errno);
   DigestCtx digest;
   if (digest.ctx == nullptr || EVP_DigestInit_ex(digest.ctx, EVP_sha256(), nullptr) != 1) {

@@ -228,6 +228,18 @@ TEST_CASE_METHOD(CachedBundle, "a finished attempt's tree is emptied and reused,
     CHECK_FALSE(off.recycle(fresh.root));
     CHECK(fs::exists(fresh.root));
   }
+  SECTION("a log the task replaced with a link is removed, its target untouched") {
+    SpareAttemptDirs spares(attempts, 1, /*recycle=*/true);
+    std::ofstream(src.path / "target") << "keep me";
+    fs::remove(used.stderr_file);
+    fs::create_symlink(src.path / "target", used.stderr_file);
+    REQUIRE(spares.recycle(used.root));
+    auto next = AttemptPaths::under(work.path, 5);
+    REQUIRE(spares.take(next.root));
+    CHECK_FALSE(fs::exists(fs::symlink_status(next.stderr_file)));
+    CHECK(fs::file_size(next.stdout_file) == 0);
+    CHECK(read_file(src.path / "target").value() == "keep me");
+  }
   SECTION("a shared output store's tree, without output/, is recycled with one") {
     SpareAttemptDirs spares(attempts, 1, /*recycle=*/true);
     fs::remove_all(used.output);

@@ -141,6 +141,21 @@ TEST_CASE_METHOD(SandboxFixture, "exit codes and signals pass through the sandbo
   CHECK_THAT(err(), Catch::Contains("cannot execute /nonexistent/command"));
 }
 
+TEST_CASE_METHOD(SandboxFixture, "a sandboxed task's logs start empty, made or left over",
+                 "[worker][sandbox]") {
+  SKIP_WITHOUT_SANDBOX();
+  ExecResult made = run(sh("echo fresh; echo oops >&2"));  // neither log exists yet
+  CHECK(made.status.exit_code == 0);
+  CHECK(out() == "fresh\n");
+  CHECK(err() == "oops\n");
+  // The next run into the same files: what is there is dropped, not overwritten in part.
+  std::ofstream(mine / "stdout") << "a much longer line left by an earlier task\n";
+  ExecResult again = run(sh("echo next"));
+  CHECK(again.status.exit_code == 0);
+  CHECK(out() == "next\n");
+  CHECK(err().empty());
+}
+
 TEST_CASE_METHOD(SandboxFixture,
                  "kill reaches a sandboxed task once and ends what it left behind, setsid too",
                  "[worker][sandbox]") {

@@ -191,8 +191,11 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
   }
 
   // A task that ends this soon is reported once, finished: the report says
-  // when it started, and the master records the start from it.
-  if (!(*execution)->ended_within(options_.started_report_delay)) {
+  // when it started, and the master records the start from it. Nor does it
+  // get a thread for periodic checkpoints (one thread made and joined per
+  // task): the final save below covers it.
+  const bool quick = (*execution)->ended_within(options_.started_report_delay);
+  if (!quick) {
     Status ack = deps_.master.attempt_started(a.attempt_id, started);
     if (!ack.ok() && is_final_rejection(ack.error())) {
       spdlog::info("attempt {} fenced by the master: killing it", a.attempt_id);
@@ -208,7 +211,8 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
   ExecResult result;
   {
     // Saves run on their own thread: the task keeps running while one uploads.
-    PeriodicCheckpoint periodic(checkpoint, Duration{a.checkpoint_interval_ms}, [&attempt] {
+    const Duration interval{quick ? 0 : a.checkpoint_interval_ms};
+    PeriodicCheckpoint periodic(checkpoint, interval, [&attempt] {
       attempt.request_kill(FailureReason::killed, kFencedByCheckpoint);
     });
     result = (*execution)->wait();

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <optional>
 #include <random>
 #include <thread>
 
@@ -50,10 +49,13 @@ class Backoff {
   Duration next() {
     // Seeded on first use: most Backoffs (one per report) never wait, and
     // seeding reads the kernel's entropy.
-    if (!rng_) rng_.emplace(std::random_device{}());
+    if (!seeded_) {
+      rng_.seed(std::random_device{}());
+      seeded_ = true;
+    }
     std::uniform_real_distribution<double> jitter(0.5, 1.0);
     auto d =
-        Duration(static_cast<Duration::rep>(static_cast<double>(next_.count()) * jitter(*rng_)));
+        Duration(static_cast<Duration::rep>(static_cast<double>(next_.count()) * jitter(rng_)));
     next_ = std::min(max_, next_ * 2);
     return d;
   }
@@ -63,7 +65,8 @@ class Backoff {
   Duration first_;
   Duration max_;
   Duration next_;
-  std::optional<std::minstd_rand> rng_;
+  std::minstd_rand rng_;
+  bool seeded_ = false;
 };
 
 }  // namespace drover::worker

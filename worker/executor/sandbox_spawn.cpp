@@ -186,6 +186,18 @@ void open_as(int target, const char* path, int flags) {
   }
 }
 
+// A log opened empty: truncated only when it is not (a reused attempt tree's
+// logs were emptied when it was recycled), since even an empty file's
+// truncation updates its times and so writes its inode.
+void open_log(int target, const char* path) {
+  open_as(target, path, O_WRONLY | O_CREAT);
+  struct stat st;
+  if (long rc = sys(SYS_fstat, target, addr(&st)); rc != 0) fail("stat", path, rc);
+  if (st.st_size != 0) {
+    if (long rc = sys(SYS_ftruncate, target, 0); rc != 0) fail("truncate", path, rc);
+  }
+}
+
 void mkdirs(char* path) {
   for (char* p = path + 1;; ++p) {
     if (*p != '/' && *p != '\0') continue;
@@ -326,8 +338,8 @@ int run_init(void* plan) {
     sys(SYS_close, fd);
   }
   if (!c.probe) open_as(STDIN_FILENO, "/dev/null", O_RDONLY);
-  if (!c.stdout_path.empty()) open_as(STDOUT_FILENO, c.stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC);
-  if (!c.stderr_path.empty()) open_as(STDERR_FILENO, c.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC);
+  if (!c.stdout_path.empty()) open_log(STDOUT_FILENO, c.stdout_path.c_str());
+  if (!c.stderr_path.empty()) open_log(STDERR_FILENO, c.stderr_path.c_str());
   make_private_view(p);
   if (c.probe) leave(0);
   // Only stdio and the status pipe stay open: the task must not hold the

@@ -1,15 +1,19 @@
 #include "worker/sandbox/spare_dirs.hpp"
 
 #include <fcntl.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <optional>
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include "common/fs/unique_fd.hpp"
 
 namespace drover::worker {
 
@@ -46,51 +50,43 @@ mode_t current_umask() {
   return static_cast<mode_t>(value & 0777);
 }
 
-// The worker's own, without extended attributes (ACLs included), `mode`.
-bool owned_as_made(int fd, const struct stat& st, mode_t mode) {
+// The worker's own (`euid`:`egid`), without extended attributes (ACLs
+// included), `mode`.
+bool owned_as_made(int fd, const struct stat& st, mode_t mode, uid_t euid, gid_t egid) {
   if (::flistxattr(fd, nullptr, 0) != 0) return false;
-  const bool owned = st.st_uid == ::geteuid() && st.st_gid == ::getegid();
-  if (!owned && ::fchown(fd, ::geteuid(), ::getegid()) != 0) return false;
+  const bool owned = st.st_uid == euid && st.st_gid == egid;
+  if (!owned && ::fchown(fd, euid, egid) != 0) return false;
   return (st.st_mode & 07777) == mode || ::fchmod(fd, mode) == 0;
 }
 
-// The entries of `dir`, listed before any is removed.
-std::optional<std::vector<fs::path>> entries(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    out.push_back(it->path());
+// The names in the directory open as `dir`, but "." and "..". Read with
+// getdents64 on the descriptor already open: opendir would open the
+// directory again by its path, and check it twice more.
+std::optional<std::vector<std::string>> names_in(int dir) {
+  std::vector<std::string> out;
+  alignas(8) char buf[4096];
+  for (;;) {
+    const ssize_t n = ::getdents64(dir, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) return out;
+    for (ssize_t at = 0; at < n;) {
+      const auto* entry = reinterpret_cast<const struct dirent64*>(buf + at);
+      const std::string_view name = entry->d_name;
+      if (name != "." && name != "..") out.emplace_back(name);
+      at += entry->d_reclen;
+    }
   }
-  if (ec) return std::nullopt;
-  return out;
 }
 
-// A directory (not a link to one), emptied and reset to `mode`.
-bool reset_dir(const fs::path& dir, mode_t mode) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct stat st{};
-  bool ok = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && owned_as_made(fd, st, mode);
-  ::close(fd);
-  auto inside = ok ? entries(dir) : std::nullopt;
-  if (!inside) return false;
-  for (const fs::path& entry : *inside) {
+// Removes `names` below `dir`, never following a link.
+bool remove_below(const fs::path& dir, const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
     std::error_code ec;
-    fs::remove_all(entry, ec);  // never follows links
+    fs::remove_all(dir / name, ec);
     if (ec) return false;
   }
   return true;
-}
-
-// An empty regular file with one link, reset to `mode`; false when `file` is
-// anything else (it is removed then, and made again by the next task's init).
-bool reset_log(const fs::path& file, mode_t mode) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  struct stat st{};
-  const bool ok = fd >= 0 && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-                  owned_as_made(fd, st, mode) && ::ftruncate(fd, 0) == 0;
-  if (fd >= 0) ::close(fd);
-  return ok;
 }
 
 std::optional<mode_t> dir_mode(std::string_view name) {
@@ -113,7 +109,9 @@ SpareAttemptDirs::SpareAttemptDirs(fs::path attempts_dir, std::size_t keep, bool
     : attempts_dir_(std::move(attempts_dir)),
       keep_(keep),
       recycle_(recycle),
-      umask_(current_umask()) {}
+      umask_(current_umask()),
+      euid_(::geteuid()),
+      egid_(::getegid()) {}
 
 bool SpareAttemptDirs::take_from(std::vector<fs::path>& pool, const fs::path& to) {
   fs::path spare;
@@ -200,27 +198,26 @@ bool SpareAttemptDirs::recycle(const fs::path& root) {
 }
 
 bool SpareAttemptDirs::scrub(const fs::path& root) const {
-  {
-    const int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return false;
-    struct stat st{};
-    const bool ok = ::fstat(fd, &st) == 0 && owned_as_made(fd, st, kRootMode & ~umask_);
-    ::close(fd);
-    if (!ok) return false;
+  // Every directory is opened once, below the one before, without following
+  // a link: the task may have replaced any of them.
+  UniqueFd top(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st{};
+  if (!top.valid() || ::fstat(top.get(), &st) != 0 ||
+      !owned_as_made(top.get(), st, kRootMode & ~umask_, euid_, egid_)) {
+    return false;
   }
-  auto inside = entries(root);
+  auto inside = names_in(top.get());
   if (!inside) return false;
   std::size_t dirs = 0;
   bool output = false;
-  for (const fs::path& entry : *inside) {
-    const std::string name = entry.filename().string();
+  for (const std::string& name : *inside) {
     if (auto mode = dir_mode(name)) {
-      if (!reset_dir(entry, *mode & ~umask_)) return false;
+      if (!reset_dir(top.get(), root / name, *mode & ~umask_)) return false;
       ++dirs;
       output = output || name == "output";
-    } else if (!is_log(name) || !reset_log(entry, kLogMode & ~umask_)) {
+    } else if (!is_log(name) || !reset_log(top.get(), name, kLogMode & ~umask_)) {
       std::error_code ec;
-      fs::remove_all(entry, ec);  // what the task left (or a log it replaced)
+      fs::remove_all(root / name, ec);  // what the task left (or a log it replaced)
       if (ec) return false;
     }
   }
@@ -229,6 +226,28 @@ bool SpareAttemptDirs::scrub(const fs::path& root) const {
     return make(root / "output", dir_mode("output").value());
   }
   return dirs == std::size(kDirs);
+}
+
+bool SpareAttemptDirs::reset_dir(int parent, const fs::path& dir, mode_t mode) const {
+  const std::string name = dir.filename().string();
+  UniqueFd fd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st{};
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+      !owned_as_made(fd.get(), st, mode, euid_, egid_)) {
+    return false;
+  }
+  auto inside = names_in(fd.get());
+  return inside && remove_below(dir, *inside);
+}
+
+bool SpareAttemptDirs::reset_log(int parent, const std::string& name, mode_t mode) const {
+  UniqueFd fd(::openat(parent, name.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st{};
+  // Truncated only when not empty: even an empty file's truncation updates
+  // its times, and so writes its inode.
+  return fd.valid() && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+         owned_as_made(fd.get(), st, mode, euid_, egid_) &&
+         (st.st_size == 0 || ::ftruncate(fd.get(), 0) == 0);
 }
 
 }  // namespace drover::worker

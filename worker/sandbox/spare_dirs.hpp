@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace drover::worker {
@@ -64,11 +65,19 @@ class SpareAttemptDirs {
   std::filesystem::path reserve();  // with mu_ held: counts one more in making, names it
   void settle(std::filesystem::path spare, bool ready);  // counts it done; keeps it if ready
   bool scrub(const std::filesystem::path& root) const;
+  // Below the directory open as `parent`: a directory emptied and reset to
+  // `mode`; an empty regular file with one link, reset to `mode` (false when
+  // it is anything else: it is removed then, and made again by the next
+  // task's init).
+  bool reset_dir(int parent, const std::filesystem::path& dir, mode_t mode) const;
+  bool reset_log(int parent, const std::string& name, mode_t mode) const;
 
   const std::filesystem::path attempts_dir_;
   const std::size_t keep_;
   const bool recycle_;
   const mode_t umask_;
+  const uid_t euid_;
+  const gid_t egid_;
   std::mutex mu_;
   std::vector<std::filesystem::path> ready_;
   std::vector<std::filesystem::path> records_;  // empty spare records
