@@ -43,15 +43,46 @@ Status Coordinator::start() {
 
 // ------------------------------------------------------------ durability
 
-void Coordinator::after_commit(std::function<void()> fn) {
+namespace {
+// So many patient waiters commit without waiting longer.
+constexpr std::size_t kMaxPatientWaiters = 1024;
+}  // namespace
+
+void Coordinator::after_commit(std::function<void()> fn, Urgency urgency) {
   after_commit_.push_back(std::move(fn));
+  if (urgency == Urgency::now) ++urgent_waiting_;
   post_flush();
 }
 
-void Coordinator::dispatch_after_commit(std::function<void()> fn) {
+void Coordinator::dispatch_after_commit(std::function<void()> fn, Urgency urgency) {
   after_commit_.insert(after_commit_.begin() + dispatches_waiting_, std::move(fn));
   ++dispatches_waiting_;
+  if (urgency == Urgency::now) ++urgent_waiting_;
   post_flush();
+}
+
+bool Coordinator::commit_now() {
+  if (urgent_waiting_ > 0 || patience_over_ || after_commit_.empty() ||
+      after_commit_.size() >= kMaxPatientWaiters || options_.commit_patience <= Duration{0}) {
+    return true;
+  }
+  if (!patience_timer_) {
+    patience_timer_ = reactor_.call_after(options_.commit_patience, [this] {
+      patience_timer_ = 0;
+      patience_over_ = true;
+      flush();
+    });
+  }
+  return false;
+}
+
+// What waited is being committed (or answered): the next change waits anew.
+void Coordinator::end_patience() {
+  if (patience_timer_) reactor_.cancel(patience_timer_);
+  patience_timer_ = 0;
+  patience_over_ = false;
+  urgent_waiting_ = 0;
+  dispatches_waiting_ = 0;
 }
 
 void Coordinator::post_flush() {
@@ -66,16 +97,17 @@ void Coordinator::flush() {
   if (model_.dirty().empty() && !pending_) {
     auto ready = std::move(after_commit_);
     after_commit_.clear();
-    dispatches_waiting_ = 0;
+    end_patience();
     for (auto& fn : ready) fn();
     return;
   }
   if (!pending_) {
+    if (!commit_now()) return;
     pending_ = std::make_shared<Snapshot>(take_snapshot(model_, model_.dirty()));
     model_.dirty() = Dirty{};
     pending_replies_ = std::move(after_commit_);
     after_commit_.clear();
-    dispatches_waiting_ = 0;
+    end_patience();
   }
   // The transaction runs off the strand; reads and new operations go on meanwhile.
   writing_ = true;
@@ -140,7 +172,10 @@ void Coordinator::schedule_pass() {
   }
   Plan p = plan(view, now);
   std::vector<std::pair<WorkerId, Assignment>> out;
-  for (const auto& [key, worker] : p.assignments) {
+  std::size_t starts_now = 0;  // assignments to free cpus
+  const std::size_t first_queued = p.assignments.size() - p.queued;
+  for (std::size_t i = 0; i < p.assignments.size(); ++i) {
+    const auto& [key, worker] = p.assignments[i];
     auto missing = missing_upstream(key);
     if (!missing.empty()) {
       for (const TaskKey& up : missing) {
@@ -156,16 +191,21 @@ void Coordinator::schedule_pass() {
       metrics_.scheduling_seconds.observe(std::chrono::duration<double>(now - since).count());
     }
     out.emplace_back(worker, model_.assignment_for(a));
+    if (i < first_queued) ++starts_now;
   }
   if (!out.empty()) {
     crash_.reached(CrashPoints::Point::assign_before_commit);
     // Persist before dispatch: a worker never runs an attempt the master could forget.
     // Outboxes only ever hold durable work, so a poll may take it at once.
-    dispatch_after_commit([this, out = std::move(out)]() mutable {
-      crash_.reached(CrashPoints::Point::assign_after_commit);
-      for (auto& [worker, a] : out) outboxes_[worker].assignments.push_back(std::move(a));
-      for (auto& [worker, a] : out) deliver(worker);
-    });
+    // Work only for busy workers' queues may wait for company.
+    const Urgency urgency = starts_now > 0 ? Urgency::now : Urgency::patient;
+    dispatch_after_commit(
+        [this, out = std::move(out)]() mutable {
+          crash_.reached(CrashPoints::Point::assign_after_commit);
+          for (auto& [worker, a] : out) outboxes_[worker].assignments.push_back(std::move(a));
+          for (auto& [worker, a] : out) deliver(worker);
+        },
+        urgency);
   }
   if (p.wake_at && (!wake_at_ || *p.wake_at < *wake_at_)) {
     if (wake_timer_) reactor_.cancel(wake_timer_);
@@ -381,7 +421,7 @@ void Coordinator::attempt_started(AttemptId id, TimePoint started_at, Reply<Ok> 
     reply(s.error());
     return;
   }
-  after_commit([reply] { reply(Ok{}); });
+  after_commit([reply] { reply(Ok{}); }, Urgency::patient);
 }
 
 void Coordinator::attempt_finished(AttemptId id, const AttemptReport& report, Reply<Ok> reply) {
@@ -423,13 +463,15 @@ void Coordinator::attempt_finished(AttemptId id, const AttemptReport& report, Re
   apply(*fx);
   if (report.state == AttemptState::succeeded) {
     crash_.reached(CrashPoints::Point::finish_before_commit);
-    after_commit([this, reply] {
-      crash_.reached(CrashPoints::Point::finish_after_commit);
-      reply(Ok{});
-    });
+    after_commit(
+        [this, reply] {
+          crash_.reached(CrashPoints::Point::finish_after_commit);
+          reply(Ok{});
+        },
+        Urgency::patient);
     return;
   }
-  after_commit([reply] { reply(Ok{}); });
+  after_commit([reply] { reply(Ok{}); }, Urgency::patient);
 }
 
 void Coordinator::attempt_checkpoint(AttemptId id, const std::string& digest, Reply<Ok> reply) {

@@ -46,6 +46,13 @@ struct CoordinatorOptions {
   // Garbage is collected after every pass that deleted jobs, and at least this
   // often (leftovers of crashes, uploads never used).
   Duration gc_interval = std::chrono::hours(1);
+  // Group commit's patience: changes whose waiters lose nothing by waiting a
+  // little (reports of tasks that already freed their cpus, tasks for busy
+  // workers' queues) are committed up to this long after they were made,
+  // together with what comes meanwhile. Anything else waiting (a client's
+  // reply, a task for an idle cpu, a kill) commits at once, and these with
+  // it. 0: everything commits at once.
+  Duration commit_patience = std::chrono::milliseconds(2);
 };
 
 class Coordinator {
@@ -112,17 +119,23 @@ class Coordinator {
     std::uint64_t polls = 0;  // numbers the long polls
   };
 
+  // Whether what waits for a commit may wait options_.commit_patience for it.
+  enum class Urgency { now, patient };
   // `fn` runs once the next snapshot is durable, after what was queued before it.
-  void after_commit(std::function<void()> fn);
+  void after_commit(std::function<void()> fn, Urgency urgency = Urgency::now);
   // The same for what is sent to workers (assignments, kills), which runs
   // before the replies to clients that wait for that commit: a worker woken
   // first starts its task while the client (a submitter, say, that asks at
   // once how its job is doing) is still being answered. Measured on part b
   // of tests/bench/perf.py: the hand-off to the worker took 0.55 ms when it
   // queued behind the submit's reply, 0.12 ms ahead of it.
-  void dispatch_after_commit(std::function<void()> fn);
+  void dispatch_after_commit(std::function<void()> fn, Urgency urgency = Urgency::now);
   void post_flush();
   void flush();
+  // Whether the changes made so far are committed now, or wait for the
+  // patience timer (which this starts) or for something urgent.
+  bool commit_now();
+  void end_patience();
   void write_done(const Status& status);
   void apply(const Effects& fx);
   void request_schedule();
@@ -155,6 +168,9 @@ class Coordinator {
   std::set<WorkerId> rejoining_;
   std::vector<std::function<void()>> after_commit_;  // wait for the next snapshot's commit
   std::size_t dispatches_waiting_ = 0;  // at the front of after_commit_
+  std::size_t urgent_waiting_ = 0;      // in after_commit_
+  Reactor::TimerId patience_timer_ = 0;
+  bool patience_over_ = false;
   // The snapshot being written (or to retry) and what waits for it.
   std::shared_ptr<Snapshot> pending_;
   std::vector<std::function<void()>> pending_replies_;

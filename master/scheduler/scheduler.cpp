@@ -70,6 +70,7 @@ Plan plan(const SchedulerView& view, TimePoint now) {
     if (i < 0) continue;
     workers[i].queue_cpus -= c->cpus;
     out.assignments.emplace_back(c->key, workers[i].id);
+    ++out.queued;
   }
   return out;
 }

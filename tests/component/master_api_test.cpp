@@ -294,3 +294,57 @@ TEST_CASE("a worker waiting for work gets a new job's task before the submitter 
                                                "/api/v1/jobs"};
   CHECK(answered == worker_first);
 }
+
+TEST_CASE("reports wait a little to be committed together, and not behind a client's request",
+          "[component][master]") {
+  TempDir tmp;
+  Master m(tmp.path / "master", 2ms);
+  WorkerRegistration reg{"w1", "127.0.0.1:1", 4, 0, {}, {}};
+  m.json("POST", "/internal/v1/workers/register", nlohmann::json(reg).dump());
+  m.json("POST", "/api/v1/jobs", bundle(tmp.path / "b", kJob));
+  m.reactor.run_ready();
+  auto work = m.json("GET", "/internal/v1/workers/w1/work?wait_ms=0");
+  REQUIRE(work["assignments"].size() == 2);
+  const std::string a0 = std::to_string(work["assignments"][0]["attempt_id"].get<std::int64_t>());
+  const std::string a1 = std::to_string(work["assignments"][1]["attempt_id"].get<std::int64_t>());
+
+  std::vector<std::string> answered;
+  auto send = [&](const std::string& target, std::string body) {
+    http::Request req;
+    req.method = "POST";
+    http::split_target(target, req.path, req.query);
+    req.body = std::move(body);
+    req.remote = "127.0.0.1:9";
+    m.router.dispatch(req, [&answered, target](http::Response r) {
+      INFO(r.body);
+      CHECK(r.ok());
+      answered.push_back(target);
+    });
+  };
+  auto commits = [&] { return m.co->metrics().commit_seconds.count(); };
+
+  // Two reports, each in its own request: neither is committed until the
+  // patience runs out, then both are, in one commit.
+  const auto before = commits();
+  send("/internal/v1/attempts/" + a0 + "/started", "{}");
+  send("/internal/v1/attempts/" + a1 + "/started", "{}");
+  m.reactor.run_ready();
+  CHECK(answered.empty());
+  CHECK(commits() == before);
+  m.reactor.fire_timers();
+  CHECK(answered.size() == 2);
+  CHECK(commits() == before + 1);
+
+  // A client's request commits at once, and the report waiting goes with it.
+  answered.clear();
+  AttemptReport failed;
+  failed.state = AttemptState::failed;
+  failed.exit_code = 1;
+  send("/internal/v1/attempts/" + a0 + "/finished", nlohmann::json(failed).dump());
+  m.reactor.run_ready();
+  CHECK(answered.empty());
+  send("/api/v1/jobs", bundle(tmp.path / "c", kJob));
+  m.reactor.run_ready();
+  CHECK(answered.size() == 2);
+  CHECK(commits() == before + 2);
+}

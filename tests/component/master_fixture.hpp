@@ -21,7 +21,10 @@ using namespace std::chrono_literals;
 using drover::test::TempDir;
 
 struct Master {
-  explicit Master(fs::path dir) : dir_(std::move(dir)), blobs(dir_ / "blobs") {
+  // Without commit patience by default: every reply comes with run_ready(),
+  // and the timers of the tests that fire them are only theirs.
+  explicit Master(fs::path dir, Duration commit_patience = Duration{0})
+      : dir_(std::move(dir)), blobs(dir_ / "blobs") {
     fs::create_directories(dir_);
     auto s = SqliteStore::open(dir_ / "state.db");
     REQUIRE(s.ok());
@@ -29,6 +32,7 @@ struct Master {
     CoordinatorOptions o;
     o.worker_timeout = 2s;
     o.heartbeat_interval = 500ms;
+    o.commit_patience = commit_patience;
     co = std::make_unique<Coordinator>(clock, reactor, *store, blobs, o);
     REQUIRE(co->start().ok());
     add_public_routes(router, *co, ApiOptions{});

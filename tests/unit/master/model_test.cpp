@@ -186,7 +186,7 @@ TEST_CASE("higher priority jobs are scheduled first, then submit order", "[model
   CHECK(m.attempt(a[0])->task.job == hi);
 }
 
-TEST_CASE("a busy worker gets a short stage's tasks queued up to two per cpu, a slow stage's none",
+TEST_CASE("a busy worker gets a short stage's tasks queued up to kQueuePerCpu per cpu, a slow stage's none",
           "[model][scheduler]") {
   auto run_for = GENERATE(10ms, 1000ms);
   INFO("each run takes " << run_for.count() << " ms");

@@ -21,9 +21,13 @@ Candidate queueable(std::int64_t index, double cpus = 1, std::uint64_t memory = 
   return c;
 }
 
+// "index@worker", and " queued" for a place in a busy worker's queue.
 std::vector<std::string> placements(const Plan& p) {
   std::vector<std::string> out;
-  for (const auto& [key, w] : p.assignments) out.push_back(std::to_string(key.index) + "@" + w);
+  for (const auto& [key, w] : p.assignments) {
+    const bool queued = out.size() >= p.assignments.size() - p.queued;
+    out.push_back(std::to_string(key.index) + "@" + w + (queued ? " queued" : ""));
+  }
   return out;
 }
 
@@ -112,15 +116,16 @@ TEST_CASE("short tasks that fit no free cpus wait in the queues of busy workers"
   const std::vector<Case> cases = {
       {"free cpus first, then the queue with the most room", {{"a", 0, 0, 2, 0}, {"b", 1, 0, 2, 0}},
        {queueable(0), queueable(1), queueable(2), queueable(3), queueable(4), queueable(5)},
-       {"0@b", "1@a", "2@b", "3@a", "4@b"}},
+       {"0@b", "1@a queued", "2@b queued", "3@a queued", "4@b queued"}},
       {"tasks not known to be short are never queued", {{"a", 0, 0, 2, 0}, {"b", 1, 0, 2, 0}},
        {cand(0), cand(1), cand(2)}, {"0@b"}},
       {"a full queue takes nothing", {{"a", -2, 0, 0, 0}}, {queueable(0)}, {}},
       {"a queued task must fit the worker's whole memory", {{"a", 0, 0, 2, 100}},
        {queueable(0, 1, 500)}, {}},
-      {"memory within the whole worker", {{"a", 0, 0, 2, 1000}}, {queueable(0, 1, 500)}, {"0@a"}},
+      {"memory within the whole worker", {{"a", 0, 0, 2, 1000}}, {queueable(0, 1, 500)},
+       {"0@a queued"}},
       {"a later small task takes the free cpu, the big one queues", {{"a", 1, 0, 2, 0}},
-       {queueable(0, 2), queueable(1, 1)}, {"1@a", "0@a"}},
+       {queueable(0, 2), queueable(1, 1)}, {"1@a", "0@a queued"}},
   };
   check_cases(cases);
 }
