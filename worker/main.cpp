@@ -66,11 +66,8 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
     executor_options.argv_prefix = setpriv_prefix(c.task_user->uid, c.task_user->gid);
   }
   ProcessExecutor executor(clock, executor_options);
-  // Several per cpu: tasks may ask for less than one, and one attempt's end
-  // (report, clean-up) overlaps the next one's start. Recycled only in the
-  // sandbox, where no process of a task outlives it.
-  SpareAttemptDirs spares(c.work_dir / "attempts",
-                          static_cast<std::size_t>(std::clamp(4 * std::ceil(c.cpus), 4.0, 256.0)),
+  // Recycled only in the sandbox, where no process of a task outlives it.
+  SpareAttemptDirs spares(c.work_dir / "attempts", attempts_kept(c.cpus),
                           executor_options.sandbox.has_value());
   spares.refill();
   AttemptRunner runner({c.work_dir, c.task_user, task_path(std::getenv("PATH"))},

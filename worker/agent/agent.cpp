@@ -21,8 +21,7 @@ Agent::Agent(AgentOptions options, MasterApi& master, AttemptRunner& runner, Att
       runner_(runner),
       table_(table),
       stop_(stop),
-      attempt_threads_(std::clamp<std::size_t>(
-          4 * static_cast<std::size_t>(std::ceil(options_.identity.cpus)), 4, 256)) {}
+      attempt_threads_(attempts_kept(options_.identity.cpus)) {}
 
 Agent::~Agent() {
   hurry();

@@ -31,6 +31,8 @@
 // shutdown() and hurry() are called from the main thread.
 // Owned by the composition root, which must keep the MasterApi, runner, table
 // and stop signal alive until shutdown() returns.
+#include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -47,6 +49,15 @@
 #include "worker/agent/thread_reuse.hpp"
 
 namespace drover::worker {
+
+// How many attempts' resources (threads, spare trees and records) a worker
+// with `cpus` keeps for reuse: its attempts at once are the running ones, the
+// queued ones (the master queues up to 4 cpus per cpu) and those still being
+// reported. Keeping fewer made and deleted trees per task again: 3% of all
+// cpu in tests/bench/perf.py part a, in ext4's scan of recently deleted inodes.
+inline std::size_t attempts_kept(double cpus) {
+  return static_cast<std::size_t>(std::clamp(8 * std::ceil(cpus), 8.0, 512.0));
+}
 
 struct AgentOptions {
   WorkerRegistration identity;  // id, address, cpus, memory, labels; `running` is filled in
