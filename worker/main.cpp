@@ -62,6 +62,7 @@ static int run(const WorkerConfig& c, const HostFacts& host, const sigset_t& sto
   ProcessExecutorOptions executor_options;
   executor_options.limits = limits.get();
   executor_options.sandbox = task_sandbox(c, host);
+  executor_options.kept_sandboxes = attempts_kept(c.cpus);
   if (c.task_user && !executor_options.sandbox) {
     executor_options.argv_prefix = setpriv_prefix(c.task_user->uid, c.task_user->gid);
   }

@@ -34,7 +34,9 @@ struct SandboxFixture {
   fs::path other = work / "attempts" / "2";
   SystemClock clock;
   TaskSandbox sandbox{work, std::nullopt, std::nullopt};
-  std::optional<ProcessExecutor> executor;
+  std::optional<ProcessExecutor> per_task;  // a sandbox made for each task
+  std::optional<ProcessExecutor> kept;      // sandboxes kept from task to task
+  bool use_kept = false;                    // which of the two runs the tests' tasks
   std::string unavailable;  // why the sandbox cannot run here; empty when it can
 
   SandboxFixture() {
@@ -49,8 +51,12 @@ struct SandboxFixture {
     }
     ProcessExecutorOptions options{3s, {}};  // SIGTERM -> SIGKILL
     options.sandbox = sandbox;
-    executor.emplace(clock, options);
+    per_task.emplace(clock, options);
+    options.kept_sandboxes = 2;
+    kept.emplace(clock, options);
   }
+
+  ProcessExecutor& executor() { return use_kept ? *kept : *per_task; }
 
   ExecSpec sh(const std::string& script) const {
     ExecSpec spec;
@@ -64,7 +70,7 @@ struct SandboxFixture {
   }
 
   ExecResult run(const ExecSpec& spec) {
-    auto exec = executor->start(spec);
+    auto exec = executor().start(spec);
     REQUIRE(exec.ok());
     return (*exec)->wait();
   }
@@ -97,6 +103,8 @@ bool process_running(const std::vector<std::string>& argv) {
 
 TEST_CASE_METHOD(SandboxFixture, "a sandboxed task sees its own attempt dir and nothing else",
                  "[worker][sandbox]") {
+  use_kept = GENERATE(false, true);
+  INFO((use_kept ? "kept sandbox" : "sandbox per task"));
   SKIP_WITHOUT_SANDBOX();
   const std::string script =
       "echo pid $$; ls " + (work / "attempts").string() + " | sed 's/^/attempt /'; ls " +
@@ -126,6 +134,8 @@ TEST_CASE_METHOD(SandboxFixture, "a sandboxed task sees its own attempt dir and 
 
 TEST_CASE_METHOD(SandboxFixture, "exit codes and signals pass through the sandbox",
                  "[worker][sandbox]") {
+  use_kept = GENERATE(false, true);
+  INFO((use_kept ? "kept sandbox" : "sandbox per task"));
   SKIP_WITHOUT_SANDBOX();
   ExecResult exited = run(sh("exit 3"));
   CHECK(exited.status.exit_code == 3);
@@ -143,6 +153,8 @@ TEST_CASE_METHOD(SandboxFixture, "exit codes and signals pass through the sandbo
 
 TEST_CASE_METHOD(SandboxFixture, "a sandboxed task's logs start empty, made or left over",
                  "[worker][sandbox]") {
+  use_kept = GENERATE(false, true);
+  INFO((use_kept ? "kept sandbox" : "sandbox per task"));
   SKIP_WITHOUT_SANDBOX();
   ExecResult made = run(sh("echo fresh; echo oops >&2"));  // neither log exists yet
   CHECK(made.status.exit_code == 0);
@@ -159,11 +171,13 @@ TEST_CASE_METHOD(SandboxFixture, "a sandboxed task's logs start empty, made or l
 TEST_CASE_METHOD(SandboxFixture,
                  "kill reaches a sandboxed task once and ends what it left behind, setsid too",
                  "[worker][sandbox]") {
+  use_kept = GENERATE(false, true);
+  INFO((use_kept ? "kept sandbox" : "sandbox per task"));
   SKIP_WITHOUT_SANDBOX();
   // The task counts the SIGTERMs it gets. Its setsid child ignores SIGTERM and
   // would escape a process-group kill, not the end of the namespace.
   const std::string marker = std::to_string(900000 + ::getpid() % 90000);
-  auto exec = executor->start(
+  auto exec = executor().start(
       sh("n=0; trap 'n=$((n+1)); echo term $n >> terms' TERM; setsid sh -c \"trap '' TERM; exec sleep " +
          marker + "\" & touch ready; while [ ! -e terms ]; do sleep 0.05; done; sleep 0.3; exit 0"));
   REQUIRE(exec.ok());
@@ -180,6 +194,8 @@ TEST_CASE_METHOD(SandboxFixture,
 
 TEST_CASE_METHOD(SandboxFixture, "a sandboxed task that ignores SIGTERM is killed at its timeout",
                  "[worker][sandbox]") {
+  use_kept = GENERATE(false, true);
+  INFO((use_kept ? "kept sandbox" : "sandbox per task"));
   SKIP_WITHOUT_SANDBOX();
   ExecSpec spec = sh("trap '' TERM; while :; do sleep 1; done");
   spec.timeout = 200ms;  // then SIGTERM, ignored, and SIGKILL 3 s later
@@ -190,6 +206,8 @@ TEST_CASE_METHOD(SandboxFixture, "a sandboxed task that ignores SIGTERM is kille
 
 TEST_CASE_METHOD(SandboxFixture, "a sandboxed command is looked up in the task's PATH",
                  "[worker][sandbox]") {
+  use_kept = GENERATE(false, true);
+  INFO((use_kept ? "kept sandbox" : "sandbox per task"));
   SKIP_WITHOUT_SANDBOX();
   ExecSpec spec = sh("");
   spec.argv = {"sh", "-c", "echo found $0"};
@@ -207,10 +225,12 @@ TEST_CASE_METHOD(SandboxFixture, "a sandboxed command is looked up in the task's
 
 TEST_CASE_METHOD(SandboxFixture, "the executor returns once a sandboxed task is past its exec",
                  "[worker][sandbox]") {
+  use_kept = GENERATE(false, true);
+  INFO((use_kept ? "kept sandbox" : "sandbox per task"));
   SKIP_WITHOUT_SANDBOX();
   ExecSpec spec = sh("");
   spec.argv = {"sleep", "30"};
-  auto exec = executor->start(spec);
+  auto exec = executor().start(spec);
   REQUIRE(exec.ok());
   // Read at once, without waiting: the task is init's only child, and it runs sleep already.
   const std::string init = std::to_string((*exec)->pid());
@@ -222,4 +242,69 @@ TEST_CASE_METHOD(SandboxFixture, "the executor returns once a sandboxed task is 
   CHECK(fs::read_symlink(fs::path("/proc") / task / "exe", ec) == fs::canonical("/bin/sleep"));
   (*exec)->kill();
   CHECK((*exec)->wait().termination == Termination::killed);
+}
+
+TEST_CASE_METHOD(SandboxFixture, "a kept sandbox's next task finds nothing of the last one",
+                 "[worker][sandbox]") {
+  use_kept = true;
+  SKIP_WITHOUT_SANDBOX();
+  // The first task leaves a process running and a SysV shared memory segment.
+  const std::string marker = std::to_string(800000 + ::getpid() % 90000);
+  auto first = executor().start(
+      sh("setsid sleep " + marker + " & ipcmk -M 4096 >/dev/null; ipcs -m | grep -c '^0x' > shm"));
+  REQUIRE(first.ok());
+  const pid_t init = (*first)->pid();
+  CHECK((*first)->wait().status.exit_code == 0);
+  CHECK(text_of(mine / "sandbox" / "shm") == "1\n");
+  // Killed as the task ended, as a one-task sandbox's end kills it.
+  CHECK(test::wait_until([&] { return !process_running({"sleep", marker}); }, 10s));
+
+  // The next task, another attempt's, in the same sandbox.
+  ExecSpec next = sh("ls " + (work / "attempts").string() +
+                     " | sed 's/^/attempt /'; echo segments $(ipcs -m | grep -c '^0x'); echo procs "
+                     "$(ls /proc | grep -c '^[0-9]'); cat " + (mine / "sandbox" / "shm").string() +
+                     " 2>/dev/null || echo last attempt hidden");
+  next.cwd = other / "sandbox";
+  next.stdout_path = other / "stdout";
+  next.stderr_path = other / "stderr";
+  next.private_dir = other;
+  auto second = executor().start(next);
+  REQUIRE(second.ok());
+  CHECK((*second)->pid() == init);
+  CHECK((*second)->wait().status.exit_code == 0);
+  const std::string o = text_of(other / "stdout");
+  INFO(o << text_of(other / "stderr"));
+  CHECK_THAT(o, Catch::Contains("attempt 2\n"));
+  CHECK_THAT(o, !Catch::Contains("attempt 1"));
+  CHECK_THAT(o, Catch::Contains("segments 0\n"));
+  CHECK_THAT(o, Catch::Contains("last attempt hidden"));
+  const auto procs = o.find("procs ");
+  REQUIRE(procs != std::string::npos);
+  CHECK(std::stoi(o.substr(procs + 6)) <= 6);
+}
+
+TEST_CASE_METHOD(SandboxFixture,
+                 "a kept sandbox ignores signals sent while idle and is replaced once killed",
+                 "[worker][sandbox]") {
+  use_kept = true;
+  SKIP_WITHOUT_SANDBOX();
+  auto first = executor().start(sh("exit 0"));
+  REQUIRE(first.ok());
+  const pid_t init = (*first)->pid();
+  CHECK((*first)->wait().status.exit_code == 0);
+  REQUIRE(::kill(init, SIGTERM) == 0);  // for no task: the next one must not get it
+  auto second = executor().start(sh("sleep 0.3; echo still here"));
+  REQUIRE(second.ok());
+  CHECK((*second)->pid() == init);
+  ExecResult r = (*second)->wait();
+  CHECK(r.status.exit_code == 0);
+  CHECK(r.status.signal == 0);
+  CHECK(out() == "still here\n");
+
+  REQUIRE(::kill(init, SIGKILL) == 0);  // while idle: the next task gets a new sandbox
+  auto third = executor().start(sh("echo fresh"));
+  REQUIRE(third.ok());
+  CHECK((*third)->pid() != init);
+  CHECK((*third)->wait().status.exit_code == 0);
+  CHECK(out() == "fresh\n");
 }

@@ -70,12 +70,15 @@ class ProcessExecution final : public Execution {
   // status_fd >= 0: `pid` is a sandbox's init, which writes the task's wait
   // status there before it exits; `memory` is what it runs on, released after
   // it was reaped.
+  // `kept` set: `pid` is a kept sandbox's init (of `pool`), which reports the
+  // task's end on the sandbox's status_fd and stays; it goes back to `pool`.
   ProcessExecution(const Clock& clock, pid_t pid, Duration timeout, Duration grace,
                    std::unique_ptr<AttemptLimit> limit, int status_fd = -1,
-                   std::shared_ptr<void> memory = nullptr)
+                   std::shared_ptr<void> memory = nullptr, KeptSandboxes* pool = nullptr,
+                   std::optional<KeptSandbox> kept = std::nullopt)
       : clock_(clock), pid_(pid), timeout_(timeout), grace_(grace), limit_(std::move(limit)),
-        status_fd_(status_fd), memory_(std::move(memory)) {
-    pidfd_ = open_pidfd(pid);
+        status_fd_(status_fd), memory_(std::move(memory)), pool_(pool), kept_(std::move(kept)) {
+    if (!kept_) pidfd_ = open_pidfd(pid);
     eventfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     started_ = clock_.steady_now();
   }
@@ -83,6 +86,7 @@ class ProcessExecution final : public Execution {
     if (!reaped_) {  // never waited for: do not leave a process behind
       ::kill(-pid_, SIGKILL);
       reap(pid_);
+      if (kept_) KeptSandboxes::discard(*kept_);
     }
     if (limit_) limit_->release();
     if (pidfd_ >= 0) close(pidfd_);
@@ -110,6 +114,10 @@ class ProcessExecution final : public Execution {
     sigkill_at_ = clock_.steady_now() + grace_;
   }
   int poll_timeout_ms(SteadyTime now) const;
+  // Whether the task ended: its init did (leaving it a zombie), or, kept, it
+  // reported the task's end or died.
+  bool ended();
+  int watched_fd() const { return kept_ ? kept_->status_fd : pidfd_; }
   void drain_eventfd() {
     std::uint64_t v;
     if (eventfd_ >= 0) (void)!read(eventfd_, &v, sizeof v);
@@ -124,6 +132,11 @@ class ProcessExecution final : public Execution {
   int eventfd_ = -1;
   int status_fd_ = -1;
   std::shared_ptr<void> memory_;  // destroyed after the destructor's reap
+  KeptSandboxes* pool_ = nullptr;
+  std::optional<KeptSandbox> kept_;  // given back, or discarded once init was reaped
+  std::optional<TaskEnd> kept_end_;
+  std::string kept_buf_;
+  bool kept_dead_ = false;
   SteadyTime started_;
   std::optional<SteadyTime> sigkill_at_;
   bool sigkill_sent_ = false;
@@ -142,24 +155,30 @@ int ProcessExecution::poll_timeout_ms(SteadyTime now) const {
     ms = static_cast<int>(std::clamp<std::int64_t>(left + 1, 0, 3'600'000));
   }
   // Without a pidfd (old kernels) look at the process every 50 ms.
-  if (pidfd_ < 0) ms = ms < 0 ? 50 : std::min(ms, 50);
+  if (watched_fd() < 0) ms = ms < 0 ? 50 : std::min(ms, 50);
   return ms;
 }
 
+bool ProcessExecution::ended() {
+  if (!kept_) return has_ended(pid_);
+  if (!kept_end_ && !kept_dead_) kept_end_ = read_kept_end(kept_->status_fd, kept_buf_, kept_dead_);
+  return kept_end_ || kept_dead_;
+}
+
 bool ProcessExecution::ended_within(Duration limit) {
-  if (reaped_ || has_ended(pid_)) return true;
-  if (kill_requested_.load() || pidfd_ < 0) return false;  // wait() handles kills
+  if (reaped_ || ended()) return true;
+  if (kill_requested_.load() || watched_fd() < 0) return false;  // wait() handles kills
   // One poll: a kill (the eventfd, left unread for wait()) or a signal ends it early.
-  pollfd fds[2] = {{pidfd_, POLLIN, 0}, {eventfd_, POLLIN, 0}};
+  pollfd fds[2] = {{watched_fd(), POLLIN, 0}, {eventfd_, POLLIN, 0}};
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(limit).count();
   (void)poll(fds, 2, static_cast<int>(std::clamp<std::int64_t>(ms, 0, 60'000)));
-  return has_ended(pid_);
+  return ended();
 }
 
 ExecResult ProcessExecution::wait() {
   if (reaped_) return result_;
   for (;;) {
-    if (has_ended(pid_)) break;
+    if (ended()) break;
     if (kill_requested_.load()) begin_termination(Termination::killed);
     auto now = clock_.steady_now();
     if (timeout_.count() > 0 && now >= started_ + timeout_) begin_termination(Termination::timeout);
@@ -167,15 +186,28 @@ ExecResult ProcessExecution::wait() {
       ::kill(-pid_, SIGKILL);
       sigkill_sent_ = true;
     }
-    pollfd fds[2] = {{pidfd_, POLLIN, 0}, {eventfd_, POLLIN, 0}};
+    pollfd fds[2] = {{watched_fd(), POLLIN, 0}, {eventfd_, POLLIN, 0}};
     int rc = poll(fds, 2, poll_timeout_ms(clock_.steady_now()));
     if (rc > 0 && (fds[1].revents & POLLIN)) drain_eventfd();
+  }
+  if (kept_end_) {  // init killed what the task left, and stays for the next task
+    result_.status = decode(kept_end_->status);
+    result_.cpu_ms = kept_end_->cpu_us / 1000;
+    reaped_ = true;
+    pool_->give_back(std::move(*kept_));
+    kept_.reset();
+    if (limit_) {
+      result_.out_of_memory = limit_->out_of_memory(result_.status.signal);
+      limit_->release();
+    }
+    return result_;
   }
   // The leader is a zombie: its group id cannot be reused, so killing the
   // group's stragglers (background children of the task) is safe.
   ::kill(-pid_, SIGKILL);
   result_.status = reap(pid_, &result_.cpu_ms);
   reaped_ = true;
+  if (kept_) KeptSandboxes::discard(*kept_);  // its init died: its status stands
   // A sandbox's init reports how the task ended; without a report (set-up
   // failed, or init was killed) its own status stands.
   if (status_fd_ >= 0) {
@@ -200,7 +232,12 @@ ProcessExecutor::ProcessExecutor(const Clock& clock, ProcessExecutorOptions opti
   if (options_.sandbox && options_.sandbox->uid && options_.sandbox->gid) {
     groups_ = user_groups(*options_.sandbox->uid, *options_.sandbox->gid);
   }
+  if (options_.sandbox && options_.kept_sandboxes > 0) {
+    kept_ = std::make_unique<KeptSandboxes>(options_.kept_sandboxes);
+  }
 }
+
+ProcessExecutor::~ProcessExecutor() = default;
 
 Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) {
   std::unique_ptr<AttemptLimit> limit = std::make_unique<AttemptLimit>();
@@ -212,13 +249,15 @@ Result<std::unique_ptr<Execution>> ProcessExecutor::start(const ExecSpec& spec) 
   std::vector<std::string> argv = limit->argv_prefix();
   if (options_.sandbox) {
     argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
-    auto child = spawn_sandboxed(sandboxed_command(*options_.sandbox, groups_, spec, std::move(argv),
-                                                   limit->procs_file()));
+    SandboxedCommand command =
+        sandboxed_command(*options_.sandbox, groups_, spec, std::move(argv), limit->procs_file());
+    const bool kept = kept_ && KeptSandboxes::suits(command);
+    auto child = kept ? kept_->spawn(std::move(command)) : spawn_sandboxed(std::move(command));
     if (!child.ok()) return child.error();
     // The init joined the limit's group itself, before the task existed.
     return std::unique_ptr<Execution>(std::make_unique<ProcessExecution>(
         clock_, child->pid, spec.timeout, options_.kill_grace, std::move(limit), child->status_fd,
-        std::move(child->memory)));
+        std::move(child->memory), kept_.get(), std::move(child->kept)));
   }
   SpawnOptions options;
   options.argv = std::move(argv);

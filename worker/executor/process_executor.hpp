@@ -6,12 +6,14 @@
 // injected Limits backend (its group is removed when the execution ends). Supervision waits on a pidfd and
 // an eventfd (for kill requests) with poll(2): no polling loops, no signals.
 // Stateless apart from its options; thread-safe; owned by the composition root.
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/base/clock.hpp"
 #include "worker/executor/executor.hpp"
+#include "worker/executor/sandbox_spawn.hpp"
 #include "worker/limits/limits.hpp"
 
 namespace drover::worker {
@@ -32,11 +34,15 @@ struct ProcessExecutorOptions {
   // Per-task memory limits (worker/limits); nullptr: none. Not owned.
   Limits* limits = nullptr;
   std::optional<TaskSandbox> sandbox{};
+  // With a sandbox: up to this many idle sandboxes are kept for later tasks
+  // (KeptSandboxes, sandbox_spawn.hpp); 0 makes one per task.
+  std::size_t kept_sandboxes = 0;
 };
 
 class ProcessExecutor final : public Executor {
  public:
   ProcessExecutor(const Clock& clock, ProcessExecutorOptions options);
+  ~ProcessExecutor() override;
 
   Result<std::unique_ptr<Execution>> start(const ExecSpec& spec) override;
 
@@ -44,6 +50,7 @@ class ProcessExecutor final : public Executor {
   const Clock& clock_;
   ProcessExecutorOptions options_;
   std::vector<gid_t> groups_;  // the sandbox user's groups, looked up once
+  std::unique_ptr<KeptSandboxes> kept_;  // outlives every execution it started
 };
 
 // The setpriv prefix that runs a command as uid/gid with the user's groups.

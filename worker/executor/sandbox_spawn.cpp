@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -113,6 +115,9 @@ struct Plan {
   std::vector<char*> envp;
   std::string path_list;    // the task's PATH
   std::string keep_scratch; // a writable copy of c.keep for mkdirs
+  // Kept sandboxes: the kept dir and the logs relative to c.hide, which
+  // their init reaches through a descriptor opened before it was hidden.
+  std::string keep_rel, stdout_rel, stderr_rel;
   int report_fd = -1;
   // Not zeroed: only the pages the children use are ever touched (zeroing
   // cost 2 ms of page faults a task here). The children's code is short and
@@ -177,8 +182,8 @@ void set_signal_mask(const sigset_t* set) {
   sys(SYS_rt_sigprocmask, SIG_SETMASK, addr(set), 0, NSIG / 8);
 }
 
-void open_as(int target, const char* path, int flags) {
-  const long fd = sys(SYS_openat, AT_FDCWD, addr(path), flags | O_CLOEXEC, 0644);
+void open_as(int target, const char* path, int flags, int dir = AT_FDCWD) {
+  const long fd = sys(SYS_openat, dir, addr(path), flags | O_CLOEXEC, 0644);
   if (fd < 0) fail("open", path, fd);
   if (fd != target) {
     if (long rc = sys(SYS_dup3, fd, target, 0); rc < 0) fail("dup2", path, rc);
@@ -189,8 +194,8 @@ void open_as(int target, const char* path, int flags) {
 // A log opened empty: truncated only when it is not (a reused attempt tree's
 // logs were emptied when it was recycled), since even an empty file's
 // truncation updates its times and so writes its inode.
-void open_log(int target, const char* path) {
-  open_as(target, path, O_WRONLY | O_CREAT);
+void open_log(int target, const char* path, int dir = AT_FDCWD) {
+  open_as(target, path, O_WRONLY | O_CREAT, dir);
   struct stat st;
   if (long rc = sys(SYS_fstat, target, addr(&st)); rc != 0) fail("stat", path, rc);
   if (st.st_size != 0) {
@@ -378,6 +383,156 @@ int run_init(void* plan) {
   }
 }
 
+// ---- a kept sandbox's init ---------------------------------------------------
+
+// Its descriptors, all close-on-exec (kStatusFd, as a one-task init's, is
+// closed by run_task too).
+constexpr int kCommandFd = 4;  // plans come in: one Plan* per task
+constexpr int kHideFd = 5;     // the hidden dir, opened before it was hidden
+constexpr int kNullFd = 6;     // /dev/null: stdio between tasks
+
+// What a kept init keeps from one task to the next. Allocated by the worker,
+// freed only after init was reaped (init runs on it).
+struct KeptState {
+  std::string hide;
+  int command_fd = -1;  // init's ends, as numbered in the worker
+  int status_fd = -1;
+  char bound[PATH_MAX] = {};  // the kept dir bound for the last task; "" none
+  alignas(16) char init_stack[Plan::kStack];
+};
+
+void copy_str(char* to, std::size_t size, const char* from) {
+  std::size_t n = 0;
+  append(to, size, &n, from);
+}
+
+// Gives `fds` the numbers `to` (close-on-exec) and closes every other
+// descriptor from `to[0]` on. Through numbers above both: a source may
+// already hold one of the targets.
+void renumber(long (&fds)[4], const int (&to)[4]) {
+  for (long& fd : fds) {
+    const long high = sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 1024);
+    if (high < 0) fail("dup", nullptr, high);
+    fd = high;
+  }
+  for (int i = 0; i < 4; ++i) {
+    if (long rc = sys(SYS_dup3, fds[i], to[i], O_CLOEXEC); rc < 0) fail("dup2", nullptr, rc);
+  }
+  sys(SYS_close_range, to[0] + 4, ~0U, 0);
+}
+
+// Signals sent while no task ran were for nobody.
+void clear_pending(const sigset_t* set) {
+  struct timespec zero {};
+  siginfo_t info;
+  while (sys(SYS_rt_sigtimedwait, addr(set), addr(&info), addr(&zero), NSIG / 8) > 0) {
+  }
+}
+
+// The attempt's dir, bound where it is, the last task's unbound.
+void bind_kept(KeptState& k, Plan& p) {
+  if (k.bound[0] != '\0') {
+    if (long rc = sys(SYS_umount2, addr(k.bound), MNT_DETACH); rc != 0) fail("unbind", k.bound, rc);
+    sys(SYS_rmdir, addr(k.bound));
+    k.bound[0] = '\0';
+  }
+  const long kept = sys(SYS_openat, kHideFd, addr(p.keep_rel.c_str()), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (kept < 0) fail("open", p.c.keep.c_str(), kept);
+  mkdirs(p.keep_scratch.data());
+  char source[32] = "/proc/self/fd/";
+  std::size_t n = std::strlen(source);
+  char digits[24];
+  int len = 0;
+  for (long v = kept; len == 0 || v > 0; v /= 10) digits[len++] = static_cast<char>('0' + v % 10);
+  while (len > 0) source[n++] = digits[--len];
+  source[n] = '\0';
+  if (long rc = sys_mount(source, p.c.keep.c_str(), nullptr, MS_BIND | MS_REC, nullptr); rc != 0) {
+    fail("keep", p.c.keep.c_str(), rc);
+  }
+  sys(SYS_close, kept);
+  copy_str(k.bound, sizeof k.bound, p.c.keep.c_str());
+}
+
+// Runs one task: its own IPC namespace, logs and dir, then waits for it,
+// passing signals on, and kills what it left. Returns how it ended.
+TaskEnd run_kept_task(KeptState& k, Plan& p, const sigset_t* wanted) {
+  clear_pending(wanted);
+  if (long rc = sys(SYS_unshare, CLONE_NEWIPC); rc != 0) fail("unshare", "ipc", rc);
+  open_log(STDOUT_FILENO, p.stdout_rel.c_str(), kHideFd);
+  open_log(STDERR_FILENO, p.stderr_rel.c_str(), kHideFd);
+  bind_kept(k, p);
+  const long task = sys_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, p.task_stack + Plan::kStack,
+                              run_task, &p);
+  if (task < 0) fail("fork", nullptr, task);
+  sys(SYS_write, kStatusFd, addr(&kLaunched), 1);
+  TaskEnd end;
+  for (bool ended = false; !ended;) {
+    siginfo_t info;
+    const long sig = sys(SYS_rt_sigtimedwait, addr(wanted), addr(&info), 0, NSIG / 8);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      sys(SYS_kill, -1, sig);
+      continue;
+    }
+    for (;;) {
+      int status = 0;
+      struct rusage usage {};
+      const long pid = sys(SYS_wait4, -1, addr(&status), WNOHANG, addr(&usage));
+      if (pid <= 0) break;
+      if (pid != task) continue;
+      end.status = status;
+      auto us = [](const timeval& t) { return std::int64_t{t.tv_sec} * 1'000'000 + t.tv_usec; };
+      end.cpu_us = us(usage.ru_utime) + us(usage.ru_stime);
+      ended = true;
+    }
+  }
+  // What the task left behind goes with it, as when a one-task init exits:
+  // killed again after each reap, in case one forked as the first kill passed.
+  do {
+    sys(SYS_kill, -1, SIGKILL);
+  } while (sys(SYS_wait4, -1, 0, 0, 0) > 0);
+  sys(SYS_dup3, kNullFd, STDOUT_FILENO, 0);
+  sys(SYS_dup3, kNullFd, STDERR_FILENO, 0);
+  return end;
+}
+
+// Pid 1 of a kept sandbox: sets up the namespace's mounts once, then runs the
+// tasks whose plans arrive, one at a time, until the worker closes its end.
+int run_kept_init(void* state) {
+  KeptState& k = *static_cast<KeptState*>(state);
+  default_signal(SIGCHLD);
+  sys(SYS_setpgid, 0, 0);
+  const long hide = sys(SYS_openat, AT_FDCWD, addr(k.hide.c_str()), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (hide < 0) fail("open", k.hide.c_str(), hide);
+  if (long rc = sys_mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr); rc != 0) {
+    fail("make mounts private", nullptr, rc);
+  }
+  if (long rc = sys_mount("drover-hidden", k.hide.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          "mode=0755,size=64k,nr_inodes=4096");
+      rc != 0) {
+    fail("hide", k.hide.c_str(), rc);
+  }
+  if (long rc = sys_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+      rc != 0) {
+    fail("mount", "/proc", rc);
+  }
+  const long null = sys(SYS_openat, AT_FDCWD, addr("/dev/null"), O_RDWR | O_CLOEXEC);
+  if (null < 0) fail("open", "/dev/null", null);
+  long fds[4] = {k.status_fd, k.command_fd, hide, null};
+  renumber(fds, {kStatusFd, kCommandFd, kHideFd, kNullFd});
+  for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) sys(SYS_dup3, kNullFd, fd, 0);
+  sigset_t wanted;
+  sigemptyset(&wanted);
+  sigaddset(&wanted, SIGCHLD);
+  for (int sig : kForwarded) sigaddset(&wanted, sig);
+  for (;;) {
+    Plan* plan = nullptr;
+    if (sys(SYS_read, kCommandFd, addr(&plan), sizeof plan) != sizeof plan) leave(0);
+    const TaskEnd end = run_kept_task(k, *plan, &wanted);
+    sys(SYS_write, kStatusFd, addr(&end), sizeof end);
+  }
+}
+
 // ---- in the worker -----------------------------------------------------------
 
 Error errno_error(const std::string& what, int err) {
@@ -403,14 +558,27 @@ void fill_plan(Plan& p) {
 // went on recording the attempt and telling the master (part b of
 // tests/bench/perf.py: 1.0 -> 0.8 ms from the clone to the task's first
 // instruction, p50). Blocked here, the thread leaves that cpu to them.
-void wait_launched(int status_fd) {
+// False when init ended before the task was launched.
+bool wait_launched(int status_fd) {
   pollfd fd{status_fd, POLLIN, 0};
   while (poll(&fd, 1, kLaunchWaitMs) < 0 && errno == EINTR) {
   }
-  if (fd.revents == 0) return;  // still setting up: the marker stays for read_task_status
+  if (fd.revents == 0) return true;  // still setting up: the marker stays for read_task_status
   char byte = 0;
-  while (read(status_fd, &byte, 1) < 0 && errno == EINTR) {
+  ssize_t n;
+  while ((n = read(status_fd, &byte, 1)) < 0 && errno == EINTR) {
   }
+  return n != 0;
+}
+
+// The path of `path` below `base` (both made absolute), or "" when it is not
+// below it.
+std::string below(const std::filesystem::path& path, const std::filesystem::path& base) {
+  std::error_code ec;
+  const auto rel = std::filesystem::absolute(path, ec).lexically_normal().lexically_relative(
+      std::filesystem::absolute(base, ec).lexically_normal());
+  if (ec || rel.empty() || *rel.begin() == ".." || rel == ".") return {};
+  return rel.string();
 }
 
 }  // namespace
@@ -465,7 +633,137 @@ Result<SandboxedProcess> spawn_sandboxed(SandboxedCommand command) {
   }
   setpgid(pid, pid);  // init does it too: whichever runs first, kill(-pid) reaches it
   wait_launched(pipe_fds[0]);
-  return SandboxedProcess{pid, pipe_fds[0], std::move(plan)};
+  return SandboxedProcess{pid, pipe_fds[0], std::move(plan), std::nullopt};
+}
+
+bool KeptSandboxes::suits(const SandboxedCommand& c) {
+  return kShareMemory && !c.probe && c.cgroup_procs.empty() && !c.hide.empty() && !c.keep.empty() &&
+         !below(c.keep, c.hide).empty() && !below(c.stdout_path, c.keep).empty() &&
+         !below(c.stderr_path, c.keep).empty();
+}
+
+Result<KeptSandbox> KeptSandboxes::make(const SandboxedCommand& command) {
+  std::shared_ptr<KeptState> state(new KeptState);  // not make_shared: no zeroed stack
+  state->hide = std::filesystem::absolute(command.hide).string();
+  int commands[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, commands) != 0) {
+    return errno_error("socketpair", errno);
+  }
+  int statuses[2];
+  if (pipe2(statuses, O_CLOEXEC) != 0) {
+    const int err = errno;
+    close(commands[0]);
+    close(commands[1]);
+    return errno_error("pipe", err);
+  }
+  state->command_fd = commands[1];
+  state->status_fd = statuses[1];
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = clone(run_kept_init, state->init_stack + Plan::kStack,
+                          CLONE_NEWNS | CLONE_NEWPID | CLONE_VM | SIGCHLD, state.get());
+  const int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(commands[1]);
+  close(statuses[1]);
+  if (pid < 0) {
+    close(commands[0]);
+    close(statuses[0]);
+    return errno_error("clone into new namespaces", err);
+  }
+  setpgid(pid, pid);
+  fcntl(statuses[0], F_SETFL, O_NONBLOCK);
+  return KeptSandbox{pid, commands[0], statuses[0], std::move(state)};
+}
+
+Result<SandboxedProcess> KeptSandboxes::spawn(SandboxedCommand command) {
+  if (command.argv.empty()) return make_error(ErrorCode::invalid_argument, "spawn: empty command");
+  std::shared_ptr<Plan> plan(new Plan(std::move(command)));
+  fill_plan(*plan);
+  plan->keep_rel = below(plan->c.keep, plan->c.hide);
+  plan->stdout_rel = below(plan->c.stdout_path, plan->c.hide);
+  plan->stderr_rel = below(plan->c.stderr_path, plan->c.hide);
+  // An idle init may have died (killed by hand, say): then a new one.
+  for (int tries = 0; tries < 3; ++tries) {
+    KeptSandbox box;
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        box = std::move(idle_.back());
+        idle_.pop_back();
+      }
+    }
+    if (box.pid < 0) {
+      auto made = make(plan->c);
+      if (!made.ok()) return made.error();
+      box = std::move(*made);
+    }
+    // An init that ended before it launched the task (killed while idle, or
+    // its set-up for this task failed) is replaced: the task never ran.
+    Plan* raw = plan.get();
+    if (send(box.command_fd, &raw, sizeof raw, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof raw) ||
+        !wait_launched(box.status_fd)) {
+      discard(box);
+      while (waitpid(box.pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      continue;
+    }
+    SandboxedProcess out;
+    out.pid = box.pid;
+    out.memory = std::move(plan);
+    out.kept = std::move(box);
+    return out;
+  }
+  return make_error(ErrorCode::io, "no kept sandbox would take the task");
+}
+
+void KeptSandboxes::give_back(KeptSandbox box) {
+  {
+    std::lock_guard lock(mu_);
+    if (idle_.size() < keep_) {
+      idle_.push_back(std::move(box));
+      return;
+    }
+  }
+  discard(box);  // its init reads the end of its plans and exits
+  while (waitpid(box.pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+void KeptSandboxes::discard(KeptSandbox& box) {
+  if (box.command_fd >= 0) close(box.command_fd);
+  if (box.status_fd >= 0) close(box.status_fd);
+  box.command_fd = box.status_fd = -1;
+}
+
+KeptSandboxes::~KeptSandboxes() {
+  for (KeptSandbox& box : idle_) discard(box);
+  for (KeptSandbox& box : idle_) {
+    while (waitpid(box.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+std::optional<TaskEnd> read_kept_end(int status_fd, std::string& buf, bool& dead) {
+  char chunk[64];
+  for (;;) {
+    const ssize_t n = read(status_fd, chunk, sizeof chunk);
+    if (n > 0) {
+      buf.append(chunk, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n == 0) dead = true;
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+  // The launch marker, when spawn did not wait long enough to read it, then
+  // the end: the lengths tell them apart (each is written whole).
+  const std::size_t skip = buf.size() % sizeof(TaskEnd) == 1 ? 1 : 0;
+  if (buf.size() - skip < sizeof(TaskEnd)) return std::nullopt;
+  TaskEnd end;
+  std::memcpy(&end, buf.data() + skip, sizeof end);
+  return end;
 }
 
 std::vector<gid_t> user_groups(uid_t uid, gid_t gid) {

@@ -33,9 +33,11 @@
 // task's stderr); the task exits 126/127 when the command cannot be executed.
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,12 +61,31 @@ struct SandboxedCommand {
   bool probe = false;  // only set up the namespaces and mounts, then exit 0
 };
 
+// A kept sandbox (KeptSandboxes): its pid 1, and the worker's ends of the
+// two channels to it. Its task's process group is pid's (init forwards
+// signals sent to it).
+struct KeptSandbox {
+  pid_t pid = -1;
+  int command_fd = -1;  // a task's plan goes in
+  int status_fd = -1;   // per task: the launch byte, then a TaskEnd; EOF once init died
+  std::shared_ptr<void> memory;  // init's stacks: released after it was reaped
+};
+
+// How a task in a kept sandbox ended: its wait status and the cpu it (and
+// the descendants it waited for) used.
+struct TaskEnd {
+  int status = 0;
+  std::int32_t reserved = 0;
+  std::int64_t cpu_us = 0;
+};
+
 struct SandboxedProcess {
   pid_t pid = -1;         // init, leader of its process group
-  int status_fd = -1;     // read_task_status() once init ended
+  int status_fd = -1;     // read_task_status() once init ended; -1 when kept
   // What init runs on (its stack, the plan). Init may share the worker's
-  // memory: release this only after init was reaped.
+  // memory: release this only after init was reaped (kept: after the task ended).
   std::shared_ptr<void> memory;
+  std::optional<KeptSandbox> kept;  // set: the task runs in this kept sandbox
 };
 
 // Returns once the task's process is past its exec (or has ended, or init is
@@ -74,6 +95,47 @@ Result<SandboxedProcess> spawn_sandboxed(SandboxedCommand command);
 // The task's wait status, from a reaped init's status_fd; nothing when init
 // ended without one (set-up failed, or init was killed).
 std::optional<int> read_task_status(int status_fd);
+
+// A kept sandbox's status_fd (non-blocking) read into `buf`: the task's end
+// once all of it arrived; `dead` set at EOF (init died without one).
+std::optional<TaskEnd> read_kept_end(int status_fd, std::string& buf, bool& dead);
+
+// Sandboxes kept from one task to the next (x86-64 only). When its task
+// ends, a kept sandbox's pid 1 kills what the task left (every other process
+// of its pid namespace), unbinds the attempt's dir and waits for the next
+// task. Its mount and pid namespaces, the tmpfs that hides the work dir and
+// its /proc are made once; each task still gets an IPC namespace of its own,
+// and sees only its own attempt's dir and processes. Making and tearing down
+// the namespaces and mounts for every task was about a tenth of all cpu for
+// /bin/true tasks (tests/bench/perf.py, part a). Thread-safe.
+class KeptSandboxes {
+ public:
+  explicit KeptSandboxes(std::size_t keep) : keep_(keep) {}
+  ~KeptSandboxes();  // ends the idle ones
+  KeptSandboxes(const KeptSandboxes&) = delete;
+  KeptSandboxes& operator=(const KeptSandboxes&) = delete;
+
+  // Whether `command` can run in a kept sandbox: not a probe, no cgroup to
+  // join (a kept pid 1 stays out of every attempt's limit), its logs and
+  // kept dir below the hidden dir, and on x86-64.
+  static bool suits(const SandboxedCommand& command);
+  // Starts `command` in an idle kept sandbox, or in a new one; returns once
+  // its task is past its exec, as spawn_sandboxed does.
+  Result<SandboxedProcess> spawn(SandboxedCommand command);
+  // A sandbox whose task's TaskEnd was read goes back to the idle ones (or
+  // ends, when `keep` are idle).
+  void give_back(KeptSandbox sandbox);
+  // Ends a sandbox that is not given back (its init killed or to be killed):
+  // closes the worker's ends. The caller reaps init.
+  static void discard(KeptSandbox& sandbox);
+
+ private:
+  Result<KeptSandbox> make(const SandboxedCommand& command);
+
+  const std::size_t keep_;
+  std::mutex mu_;
+  std::vector<KeptSandbox> idle_;
+};
 
 // The supplementary groups of the user owning `uid` (just `gid` without a
 // passwd entry), looked up once by the worker: the children cannot use NSS.
