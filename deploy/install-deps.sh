@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev libssl-dev
   nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libspdlog-dev libcli11-dev catch2
   libsqlite3-dev libarchive-dev
-  libjemalloc-dev  # drover-master's allocator (DROVER_JEMALLOC)
+  libjemalloc-dev  # drover-master's and drover-worker's allocator (DROVER_JEMALLOC)
   prometheus  # promtool: tests check /metrics with `promtool check metrics` (no daemon is started)
   chromium fonts-dejavu-core  # headless browser: the dashboard test renders GET / (dump-dom, screenshots)
   # tests/fuzz (libFuzzer targets, run by deploy/test.sh): clang++ and its fuzzer, ASan and
