@@ -93,6 +93,14 @@ bool process_running(const std::vector<std::string>& argv) {
   return false;
 }
 
+// A shell command that opens the POSIX message queue /drover-test (making
+// it when `create`) and says "queue there" or "no queue".
+std::string mq_open_script(bool create) {
+  return std::string("python3 -c \"import ctypes, os; libc = ctypes.CDLL(None); ") +
+         "fd = libc.mq_open(b'/drover-test', " + (create ? "os.O_CREAT | " : "") +
+         "os.O_RDWR, 0o600, None); print('queue there' if fd >= 0 else 'no queue')\"";
+}
+
 }  // namespace
 
 #define SKIP_WITHOUT_SANDBOX()                                     \
@@ -248,22 +256,25 @@ TEST_CASE_METHOD(SandboxFixture, "a kept sandbox's next task finds nothing of th
                  "[worker][sandbox]") {
   use_kept = true;
   SKIP_WITHOUT_SANDBOX();
-  // The first task leaves a process running and a SysV shared memory segment.
+  // The first task leaves a process running, System V IPC objects (shared
+  // memory, a semaphore set, a message queue) and a POSIX message queue.
   const std::string marker = std::to_string(800000 + ::getpid() % 90000);
   auto first = executor().start(
-      sh("setsid sleep " + marker + " & ipcmk -M 4096 >/dev/null; ipcs -m | grep -c '^0x' > shm"));
+      sh("setsid sleep " + marker + " & ipcmk -M 4096 -S 1 -Q >/dev/null; ipcs | grep -c '^0x' > shm; " +
+         mq_open_script(true) + " > mq"));
   REQUIRE(first.ok());
   const pid_t init = (*first)->pid();
   CHECK((*first)->wait().status.exit_code == 0);
-  CHECK(text_of(mine / "sandbox" / "shm") == "1\n");
+  CHECK(text_of(mine / "sandbox" / "shm") == "3\n");
+  CHECK(text_of(mine / "sandbox" / "mq") == "queue there\n");
   // Killed as the task ended, as a one-task sandbox's end kills it.
   CHECK(test::wait_until([&] { return !process_running({"sleep", marker}); }, 10s));
 
   // The next task, another attempt's, in the same sandbox.
   ExecSpec next = sh("ls " + (work / "attempts").string() +
-                     " | sed 's/^/attempt /'; echo segments $(ipcs -m | grep -c '^0x'); echo procs "
+                     " | sed 's/^/attempt /'; echo ipc objects $(ipcs | grep -c '^0x'); echo procs "
                      "$(ls /proc | grep -c '^[0-9]'); cat " + (mine / "sandbox" / "shm").string() +
-                     " 2>/dev/null || echo last attempt hidden");
+                     " 2>/dev/null || echo last attempt hidden; " + mq_open_script(false));
   next.cwd = other / "sandbox";
   next.stdout_path = other / "stdout";
   next.stderr_path = other / "stderr";
@@ -276,7 +287,8 @@ TEST_CASE_METHOD(SandboxFixture, "a kept sandbox's next task finds nothing of th
   INFO(o << text_of(other / "stderr"));
   CHECK_THAT(o, Catch::Contains("attempt 2\n"));
   CHECK_THAT(o, !Catch::Contains("attempt 1"));
-  CHECK_THAT(o, Catch::Contains("segments 0\n"));
+  CHECK_THAT(o, Catch::Contains("ipc objects 0\n"));
+  CHECK_THAT(o, Catch::Contains("no queue\n"));
   CHECK_THAT(o, Catch::Contains("last attempt hidden"));
   const auto procs = o.find("procs ");
   REQUIRE(procs != std::string::npos);

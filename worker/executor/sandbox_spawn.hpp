@@ -103,9 +103,10 @@ std::optional<TaskEnd> read_kept_end(int status_fd, std::string& buf, bool& dead
 // Sandboxes kept from one task to the next (x86-64 only). When its task
 // ends, a kept sandbox's pid 1 kills what the task left (every other process
 // of its pid namespace), unbinds the attempt's dir and waits for the next
-// task. Its mount and pid namespaces, the tmpfs that hides the work dir and
-// its /proc are made once; each task still gets an IPC namespace of its own,
-// and sees only its own attempt's dir and processes. Making and tearing down
+// task, which it gives an empty IPC namespace (it removes every IPC object
+// left) and its own attempt's dir. Its mount, pid and IPC namespaces, the
+// tmpfs that hides the work dir and its /proc are made once; each task sees
+// only its own attempt's dir and processes. Making and tearing down
 // the namespaces and mounts for every task was about a tenth of all cpu for
 // /bin/true tasks (tests/bench/perf.py, part a). Thread-safe.
 class KeptSandboxes {
