@@ -1,5 +1,6 @@
 #include "common/fs/fs.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -59,6 +60,24 @@ Status fill_temp_file(int fd, const std::filesystem::path& target, std::string_v
 }
 
 }  // namespace
+
+bool empty_dir(const std::filesystem::path& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return false;
+  alignas(8) char buf[4096];
+  for (;;) {
+    const ssize_t n = ::getdents64(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    for (ssize_t at = 0; at < n;) {
+      const auto* entry = reinterpret_cast<const struct dirent64*>(buf + at);
+      const std::string_view name = entry->d_name;
+      if (name != "." && name != "..") return false;
+      at += entry->d_reclen;
+    }
+  }
+}
 
 Result<std::string> read_file(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

@@ -15,6 +15,9 @@ Result<std::string> read_file(const std::filesystem::path& path);
 Status write_file_atomic(const std::filesystem::path& path, std::string_view content);
 Status make_dirs(const std::filesystem::path& path);
 Status remove_all(const std::filesystem::path& path);
+// Whether `dir` is a directory (not a link to one) with nothing in it; false
+// when it cannot be read. One open and one or two reads of it.
+bool empty_dir(const std::filesystem::path& dir);
 
 // Lower-case hex SHA-256 (OpenSSL).
 std::string sha256_hex(std::string_view data);

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 using namespace drover;
 namespace fs = std::filesystem;
@@ -66,4 +67,26 @@ TEST_CASE("files are written atomically and read back", "[fs]") {
   CHECK(drover::remove_all(*dir).ok());
   CHECK_FALSE(fs::exists(*dir));
   CHECK(drover::remove_all(*dir).ok());  // already gone is fine
+}
+
+TEST_CASE("an empty directory is one with no entry and not a link", "[fs]") {
+  auto dir = make_temp_dir("drover-fs-test-");
+  REQUIRE(dir.ok());
+  const fs::path empty = *dir / "empty";
+  fs::create_directory(empty);
+  CHECK(empty_dir(empty));
+  fs::create_symlink(empty, *dir / "link");
+  CHECK_FALSE(empty_dir(*dir / "link"));  // not followed
+  CHECK_FALSE(empty_dir(*dir / "missing"));
+  std::ofstream(*dir / "file") << "x";
+  CHECK_FALSE(empty_dir(*dir / "file"));
+  CHECK_FALSE(empty_dir(*dir));  // holds entries
+  std::ofstream(empty / ".hidden") << "";
+  CHECK_FALSE(empty_dir(empty));
+  // More entries than one read returns.
+  const fs::path many = *dir / "many";
+  fs::create_directory(many);
+  for (int i = 0; i < 300; ++i) fs::create_directory(many / (std::string(40, 'd') + std::to_string(i)));
+  CHECK_FALSE(empty_dir(many));
+  fs::remove_all(*dir);
 }

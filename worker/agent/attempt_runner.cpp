@@ -290,8 +290,7 @@ void AttemptRunner::add_output(std::int64_t attempt_id, const AttemptPaths& path
     r.output_digest = attempt_output_ref(attempt_id);
     return;
   }
-  if (std::error_code ec; std::filesystem::is_directory(std::filesystem::symlink_status(paths.output, ec)) &&
-                          std::filesystem::is_empty(paths.output, ec) && !ec) {
+  if (empty_dir(paths.output)) {
     // Nothing written: the master always has the empty output, no upload.
     static const std::string empty_digest = sha256_hex(empty_archive());
     r.output_bytes = empty_archive().size();

@@ -53,6 +53,10 @@ Status restore_checkpoint(const fs::path& dir, const std::string& digest, BlobCa
 void Checkpointer::restored(const std::string& digest) {
   std::lock_guard lock(mu_);
   latest_digest_ = digest;
+  if (digest.empty()) {  // nothing was restored: the directory is empty
+    saved_fingerprint_.clear();
+    return;
+  }
   auto fp = tree_fingerprint(dir_);
   saved_fingerprint_ = fp.ok() ? *fp : std::string{};
 }

@@ -49,7 +49,8 @@ class Checkpointer {
                const StopSignal& stop)
       : attempt_id_(attempt_id), dir_(std::move(dir)), master_(master), stop_(stop) {}
 
-  // Records the restored tree as already saved under `digest` (may be "").
+  // Records the restored tree as already saved under `digest`; "": nothing
+  // was restored, and the directory is empty.
   void restored(const std::string& digest);
 
   // Saves the tree if it is non-empty and changed since the last save. With
