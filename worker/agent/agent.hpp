@@ -52,11 +52,11 @@ namespace drover::worker {
 
 // How many attempts' resources (threads, spare trees and records) a worker
 // with `cpus` keeps for reuse: its attempts at once are the running ones, the
-// queued ones (the master queues up to 4 cpus per cpu) and those still being
+// queued ones (the master queues up to 6 cpus per cpu) and those still being
 // reported. Keeping fewer made and deleted trees per task again: 3% of all
 // cpu in tests/bench/perf.py part a, in ext4's scan of recently deleted inodes.
 inline std::size_t attempts_kept(double cpus) {
-  return static_cast<std::size_t>(std::clamp(8 * std::ceil(cpus), 8.0, 512.0));
+  return static_cast<std::size_t>(std::clamp(12 * std::ceil(cpus), 12.0, 768.0));
 }
 
 struct AgentOptions {
