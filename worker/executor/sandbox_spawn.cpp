@@ -495,13 +495,19 @@ void clear_pending(const sigset_t* set) {
   }
 }
 
-// The attempt's dir, bound where it is, the last task's unbound.
+// The last task's attempt dir unbound. An unmount waits for an RCU grace
+// period: done after the task's end was reported, while the worker gets the
+// next task ready, not on the way to starting it.
+void unbind_kept(KeptState& k) {
+  if (k.bound[0] == '\0') return;
+  if (long rc = sys(SYS_umount2, addr(k.bound), MNT_DETACH); rc != 0) fail("unbind", k.bound, rc);
+  sys(SYS_rmdir, addr(k.bound));
+  k.bound[0] = '\0';
+}
+
+// The attempt's dir, bound where it is.
 void bind_kept(KeptState& k, Plan& p) {
-  if (k.bound[0] != '\0') {
-    if (long rc = sys(SYS_umount2, addr(k.bound), MNT_DETACH); rc != 0) fail("unbind", k.bound, rc);
-    sys(SYS_rmdir, addr(k.bound));
-    k.bound[0] = '\0';
-  }
+  unbind_kept(k);  // when the last one was not (its task's set-up failed)
   const long kept = sys(SYS_openat, kHideFd, addr(p.keep_rel.c_str()), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (kept < 0) fail("open", p.c.keep.c_str(), kept);
   mkdirs(p.keep_scratch.data());
@@ -523,7 +529,6 @@ void bind_kept(KeptState& k, Plan& p) {
 // passing signals on, and kills what it left. Returns how it ended.
 TaskEnd run_kept_task(KeptState& k, Plan& p, const sigset_t* wanted) {
   clear_pending(wanted);
-  clear_ipc();
   open_log(STDOUT_FILENO, p.stdout_rel.c_str(), kHideFd);
   open_log(STDERR_FILENO, p.stderr_rel.c_str(), kHideFd);
   bind_kept(k, p);
@@ -596,6 +601,10 @@ int run_kept_init(void* state) {
     if (sys(SYS_read, kCommandFd, addr(&plan), sizeof plan) != sizeof plan) leave(0);
     const TaskEnd end = run_kept_task(k, *plan, &wanted);
     sys(SYS_write, kStatusFd, addr(&end), sizeof end);
+    // Then, while the worker reports that task and readies the next one, what
+    // the task left in the namespace's IPC and its dir's bind go.
+    clear_ipc();
+    unbind_kept(k);
   }
 }
 
