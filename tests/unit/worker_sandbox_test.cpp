@@ -13,6 +13,7 @@
 #include "common/fs/fs.hpp"
 #include "tests/support/support.hpp"
 #include "worker/executor/process_executor.hpp"
+#include "worker/executor/process_group_record.hpp"
 
 using namespace drover;
 using namespace drover::worker;
@@ -319,4 +320,38 @@ TEST_CASE_METHOD(SandboxFixture,
   CHECK((*third)->pid() != init);
   CHECK((*third)->wait().status.exit_code == 0);
   CHECK(out() == "fresh\n");
+}
+
+TEST_CASE_METHOD(SandboxFixture,
+                 "a kept sandbox's process group is recorded while it lives and its tasks die with it",
+                 "[worker][sandbox][orphans]") {
+  SKIP_WITHOUT_SANDBOX();
+  const std::string marker = std::to_string(700000 + ::getpid() % 90000);
+  fs::path record;
+  {
+    ProcessExecutorOptions options{3s, {}};
+    options.sandbox = sandbox;
+    options.kept_sandboxes = 1;
+    ProcessExecutor executor(clock, options);
+    auto exec = executor.start(sh("exec sleep " + marker));
+    REQUIRE(exec.ok());
+    CHECK((*exec)->group_recorded());
+    record = kept_sandbox_file(work, (*exec)->pid());
+    CHECK(fs::exists(record));
+    REQUIRE(test::wait_until([&] { return process_running({"sleep", marker}); }, 10s));
+    // As a worker restarted after a crash does: the recorded group goes, and
+    // its task with it.
+    CHECK(kill_recorded_groups(work) == 1);
+    ExecResult r = (*exec)->wait();
+    CHECK(r.status.signal == SIGKILL);
+    CHECK(test::wait_until([&] { return !process_running({"sleep", marker}); }, 10s));
+    CHECK_FALSE(fs::exists(record));  // its init was reaped: no record is left
+
+    auto next = executor.start(sh("exit 0"));  // a new sandbox, recorded again
+    REQUIRE(next.ok());
+    record = kept_sandbox_file(work, (*next)->pid());
+    CHECK((*next)->wait().status.exit_code == 0);
+    CHECK(fs::exists(record));  // kept, idle
+  }
+  CHECK_FALSE(fs::exists(record));  // ended with the executor
 }

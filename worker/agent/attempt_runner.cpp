@@ -85,8 +85,8 @@ void AttemptRunner::run(const Assignment& a, const std::shared_ptr<RunningAttemp
   }
   deps_.table.remove(a.attempt_id);
   const auto record = process_group_file(options_.work_dir, a.attempt_id);
-  if (deps_.spares == nullptr || !deps_.spares->recycle_record(record)) {
-    std::error_code ec;
+  if (std::error_code ec; std::filesystem::exists(record, ec) &&
+                          (deps_.spares == nullptr || !deps_.spares->recycle_record(record))) {
     std::filesystem::remove(record, ec);
   }
   auto remove = [&](const std::filesystem::path& dir) {
@@ -182,12 +182,15 @@ std::optional<AttemptReport> AttemptRunner::execute(const Assignment& a, Running
   if (!execution.ok()) return stamp(local_failure("spawn failed", execution.error()), prepared_from);
   const TimePoint started = deps_.clock.now();
   attempt.attach(execution->get());
-  const auto record = process_group_file(options_.work_dir, a.attempt_id);
-  if (deps_.spares != nullptr) deps_.spares->take_record(record);  // else it is created
-  Status recorded = record_process_group(record, (*execution)->pid());
-  if (!recorded.ok()) {
-    spdlog::warn("attempt {}: cannot record its process group: {}", a.attempt_id,
-                 recorded.error().describe());
+  // A kept sandbox's group is recorded once, for all the tasks it runs.
+  if (!(*execution)->group_recorded()) {
+    const auto record = process_group_file(options_.work_dir, a.attempt_id);
+    if (deps_.spares != nullptr) deps_.spares->take_record(record);  // else it is created
+    Status recorded = record_process_group(record, (*execution)->pid());
+    if (!recorded.ok()) {
+      spdlog::warn("attempt {}: cannot record its process group: {}", a.attempt_id,
+                   recorded.error().describe());
+    }
   }
 
   // A task that ends this soon is reported once, finished: the report says

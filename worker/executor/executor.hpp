@@ -52,6 +52,9 @@ class Execution {
  public:
   virtual ~Execution() = default;
   virtual pid_t pid() const = 0;
+  // True when the executor records this execution's process group itself
+  // (process_group_record.hpp): the caller need not.
+  virtual bool group_recorded() const { return false; }
   // Terminates the process group: SIGTERM, the grace period, then SIGKILL.
   virtual void kill() = 0;
   // Blocks until the process has ended and been reaped.

@@ -77,7 +77,8 @@ class ProcessExecution final : public Execution {
                    std::shared_ptr<void> memory = nullptr, KeptSandboxes* pool = nullptr,
                    std::optional<KeptSandbox> kept = std::nullopt)
       : clock_(clock), pid_(pid), timeout_(timeout), grace_(grace), limit_(std::move(limit)),
-        status_fd_(status_fd), memory_(std::move(memory)), pool_(pool), kept_(std::move(kept)) {
+        status_fd_(status_fd), memory_(std::move(memory)), pool_(pool), kept_(std::move(kept)),
+        recorded_(kept_ && !kept_->record.empty()) {
     if (!kept_) pidfd_ = open_pidfd(pid);
     eventfd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     started_ = clock_.steady_now();
@@ -95,6 +96,7 @@ class ProcessExecution final : public Execution {
   }
 
   pid_t pid() const override { return pid_; }
+  bool group_recorded() const override { return recorded_; }
 
   void kill() override {
     kill_requested_.store(true);
@@ -137,6 +139,7 @@ class ProcessExecution final : public Execution {
   std::optional<TaskEnd> kept_end_;
   std::string kept_buf_;
   bool kept_dead_ = false;
+  const bool recorded_;  // in its kept sandbox's record
   SteadyTime started_;
   std::optional<SteadyTime> sigkill_at_;
   bool sigkill_sent_ = false;
@@ -233,7 +236,7 @@ ProcessExecutor::ProcessExecutor(const Clock& clock, ProcessExecutorOptions opti
     groups_ = user_groups(*options_.sandbox->uid, *options_.sandbox->gid);
   }
   if (options_.sandbox && options_.kept_sandboxes > 0) {
-    kept_ = std::make_unique<KeptSandboxes>(options_.kept_sandboxes);
+    kept_ = std::make_unique<KeptSandboxes>(options_.kept_sandboxes, options_.sandbox->hidden);
   }
 }
 

@@ -50,6 +50,10 @@ fs::path process_group_file(const fs::path& work_dir, std::int64_t attempt_id) {
   return work_dir / "attempts" / fmt::format("{}.pgid", attempt_id);
 }
 
+fs::path kept_sandbox_file(const fs::path& work_dir, pid_t pid) {
+  return work_dir / "attempts" / fmt::format("sandbox-{}.pgid", pid);
+}
+
 Status record_process_group(const fs::path& file, pid_t pgid) {
   static const std::string boot = boot_id();
   auto started = start_time(pgid);

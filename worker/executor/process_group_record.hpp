@@ -3,6 +3,8 @@
 // after a crash kills the orphans of its previous run before it clears work_dir:
 //
 //   work_dir/attempts/<attempt_id>.pgid    "<pgid> <boot id> <leader start time>"
+//   work_dir/attempts/sandbox-<pid>.pgid   the same, for a kept sandbox's init
+//                                          (one record for all its tasks)
 //
 // padded with spaces to kRecordBytes (a reused file is overwritten whole).
 //
@@ -23,6 +25,8 @@ inline constexpr std::size_t kRecordBytes = 96;
 
 std::filesystem::path process_group_file(const std::filesystem::path& work_dir,
                                          std::int64_t attempt_id);
+
+std::filesystem::path kept_sandbox_file(const std::filesystem::path& work_dir, pid_t pid);
 
 // Writes the record for the group led by `pgid` (the task, just spawned).
 [[nodiscard]] Status record_process_group(const std::filesystem::path& file, pid_t pgid);

@@ -1,5 +1,6 @@
 #include "worker/executor/sandbox_spawn.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <grp.h>
@@ -7,14 +8,13 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
-#include <dirent.h>
 #include <sys/ipc.h>
 #include <sys/mount.h>
 #include <sys/msg.h>
-#include <sys/sem.h>
-#include <sys/shm.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -25,6 +25,8 @@
 #include <climits>
 #include <cstring>
 #include <memory>
+
+#include "worker/executor/process_group_record.hpp"
 
 namespace drover::worker {
 namespace {
@@ -749,7 +751,19 @@ Result<KeptSandbox> KeptSandboxes::make(const SandboxedCommand& command) {
   }
   setpgid(pid, pid);
   fcntl(statuses[0], F_SETFL, O_NONBLOCK);
-  return KeptSandbox{pid, commands[0], statuses[0], std::move(state)};
+  KeptSandbox box{pid, commands[0], statuses[0], std::move(state), {}};
+  if (!work_dir_.empty()) {
+    box.record = kept_sandbox_file(work_dir_, pid);
+    if (Status s = record_process_group(box.record, pid); !s.ok()) {
+      // Its tasks are then not killed after a crash of the worker: a task's
+      // own record would name the same group, so refuse the sandbox instead.
+      discard(box);
+      while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      return s.error();
+    }
+  }
+  return box;
 }
 
 Result<SandboxedProcess> KeptSandboxes::spawn(SandboxedCommand command) {
@@ -810,6 +824,8 @@ void KeptSandboxes::discard(KeptSandbox& box) {
   if (box.command_fd >= 0) close(box.command_fd);
   if (box.status_fd >= 0) close(box.status_fd);
   box.command_fd = box.status_fd = -1;
+  if (!box.record.empty()) unlink(box.record.c_str());
+  box.record.clear();
 }
 
 KeptSandboxes::~KeptSandboxes() {

@@ -69,6 +69,7 @@ struct KeptSandbox {
   int command_fd = -1;  // a task's plan goes in
   int status_fd = -1;   // per task: the launch byte, then a TaskEnd; EOF once init died
   std::shared_ptr<void> memory;  // init's stacks: released after it was reaped
+  std::filesystem::path record;  // its process group's record; empty: none
 };
 
 // How a task in a kept sandbox ended: its wait status and the cpu it (and
@@ -111,7 +112,11 @@ std::optional<TaskEnd> read_kept_end(int status_fd, std::string& buf, bool& dead
 // /bin/true tasks (tests/bench/perf.py, part a). Thread-safe.
 class KeptSandboxes {
  public:
-  explicit KeptSandboxes(std::size_t keep) : keep_(keep) {}
+  // `work_dir` set: each sandbox's process group is recorded there while it
+  // lives (process_group_record.hpp), so that the tasks run in it need no
+  // record of their own.
+  explicit KeptSandboxes(std::size_t keep, std::filesystem::path work_dir = {})
+      : keep_(keep), work_dir_(std::move(work_dir)) {}
   ~KeptSandboxes();  // ends the idle ones
   KeptSandboxes(const KeptSandboxes&) = delete;
   KeptSandboxes& operator=(const KeptSandboxes&) = delete;
@@ -127,13 +132,14 @@ class KeptSandboxes {
   // ends, when `keep` are idle).
   void give_back(KeptSandbox sandbox);
   // Ends a sandbox that is not given back (its init killed or to be killed):
-  // closes the worker's ends. The caller reaps init.
+  // closes the worker's ends and removes its record. The caller reaps init.
   static void discard(KeptSandbox& sandbox);
 
  private:
   Result<KeptSandbox> make(const SandboxedCommand& command);
 
   const std::size_t keep_;
+  const std::filesystem::path work_dir_;
   std::mutex mu_;
   std::vector<KeptSandbox> idle_;
 };
