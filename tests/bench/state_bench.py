@@ -24,7 +24,8 @@
     row and one (started) or two (finished, committed) event rows. --inflight operations are outstanding at a time (as
     from that many concurrent HTTP requests), so the coordinator commits many
     per transaction. Baseline in the same run: the same operations one at a
-    time (--inflight 1: one commit per change, no group commit), and the store
+    time (--inflight 1: one commit per change, no group commit, and each waits
+    for the coordinator's commit patience, 2 ms, for company), and the store
     without the coordinator (the same changes applied to a Model and saved by
     SqliteStore::write one per transaction, and --inflight per transaction),
     so the ratios show what group commit buys. CPU microseconds per
