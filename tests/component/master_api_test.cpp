@@ -273,21 +273,10 @@ TEST_CASE("a worker waiting for work gets a new job's task before the submitter 
   m.reactor.run_ready();
 
   std::vector<std::string> answered;
-  auto send = [&](const std::string& method, const std::string& target, std::string body) {
-    http::Request req;
-    req.method = method;
-    http::split_target(target, req.path, req.query);
-    req.body = std::move(body);
-    req.remote = "127.0.0.1:9";
-    m.router.dispatch(req, [&answered, target](http::Response r) {
-      INFO(r.body);
-      CHECK(r.ok());
-      answered.push_back(target);
-    });
-  };
-  send("GET", "/internal/v1/workers/w1/work?wait_ms=1000", "");
-  send("POST", "/api/v1/jobs",
-       bundle(tmp.path / "b", "name: one\nstages:\n  - name: s\n    command: [\"true\"]\n"));
+  m.send("GET", "/internal/v1/workers/w1/work?wait_ms=1000", "", answered);
+  m.send("POST", "/api/v1/jobs",
+         bundle(tmp.path / "b", "name: one\nstages:\n  - name: s\n    command: [\"true\"]\n"),
+         answered);
   CHECK(answered.empty());  // both wait for the commit of the job and its assignment
   m.reactor.run_ready();
   const std::vector<std::string> worker_first{"/internal/v1/workers/w1/work?wait_ms=1000",
@@ -310,16 +299,7 @@ TEST_CASE("reports wait a little to be committed together, and not behind a clie
 
   std::vector<std::string> answered;
   auto send = [&](const std::string& target, std::string body) {
-    http::Request req;
-    req.method = "POST";
-    http::split_target(target, req.path, req.query);
-    req.body = std::move(body);
-    req.remote = "127.0.0.1:9";
-    m.router.dispatch(req, [&answered, target](http::Response r) {
-      INFO(r.body);
-      CHECK(r.ok());
-      answered.push_back(target);
-    });
+    m.send("POST", target, std::move(body), answered);
   };
   auto commits = [&] { return m.co->metrics().commit_seconds.count(); };
 

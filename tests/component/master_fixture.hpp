@@ -51,6 +51,21 @@ struct Master {
     REQUIRE(out.has_value());
     return *out;
   }
+  // Dispatches a request without running the reactor: `target` goes into
+  // `answered` when its reply comes, which must be a success.
+  void send(const std::string& method, const std::string& target, std::string body,
+            std::vector<std::string>& answered) {
+    http::Request req;
+    req.method = method;
+    http::split_target(target, req.path, req.query);
+    req.body = std::move(body);
+    req.remote = "127.0.0.1:9";
+    router.dispatch(req, [&answered, target](http::Response r) {
+      INFO(r.body);
+      CHECK(r.ok());
+      answered.push_back(target);
+    });
+  }
   nlohmann::json json(const std::string& method, const std::string& target, std::string body = {}) {
     auto r = call(method, target, std::move(body));
     INFO(r.body);

@@ -228,43 +228,60 @@ long sys_mount(const char* source, const char* target, const char* type, unsigne
   return sys(SYS_mount, addr(source), addr(target), addr(type), static_cast<long>(flags), addr(data));
 }
 
-// The mounts that make the attempt private: the work dir hidden, the
-// attempt's dir bound back, a /proc of this pid namespace only.
-void make_private_view(Plan& p) {
+// The mounts every sandbox makes: none shared with the worker's namespace,
+// `hide` (the work dir) under an empty tmpfs, a /proc of this pid namespace.
+void make_mounts_private() {
   if (long rc = sys_mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr); rc != 0) {
     fail("make mounts private", nullptr, rc);
   }
-  // Opened in this namespace (a mount of the worker's cannot be bound here).
-  long kept = -1;
-  if (!p.c.keep.empty()) {
-    kept = sys(SYS_openat, AT_FDCWD, addr(p.c.keep.c_str()), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (kept < 0) fail("open", p.c.keep.c_str(), kept);
-  }
-  const char* hide = p.c.hide.c_str();
+}
+
+void hide_dir(const char* hide) {
   if (long rc = sys_mount("drover-hidden", hide, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                           "mode=0755,size=64k,nr_inodes=4096");
       rc != 0) {
     fail("hide", hide, rc);
   }
-  if (kept >= 0) {
-    mkdirs(p.keep_scratch.data());
-    // "/proc/self/fd/N" names the dir opened before it was hidden.
-    char source[32] = "/proc/self/fd/";
-    std::size_t n = std::strlen(source);
-    char digits[24];
-    int len = 0;
-    for (long v = kept; len == 0 || v > 0; v /= 10) digits[len++] = static_cast<char>('0' + v % 10);
-    while (len > 0) source[n++] = digits[--len];
-    source[n] = '\0';
-    if (long rc = sys_mount(source, p.c.keep.c_str(), nullptr, MS_BIND | MS_REC, nullptr); rc != 0) {
-      fail("keep", p.c.keep.c_str(), rc);
-    }
-    sys(SYS_close, kept);
-  }
+}
+
+void mount_proc() {
   if (long rc = sys_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
       rc != 0) {
     fail("mount", "/proc", rc);
   }
+}
+
+// Binds the attempt's dir, open as `kept` (opened in this namespace before
+// it was hidden: a mount of the worker's cannot be bound here), back where
+// it is, and closes `kept`.
+void bind_back(long kept, Plan& p) {
+  mkdirs(p.keep_scratch.data());
+  // "/proc/self/fd/N" names the dir opened before it was hidden.
+  char source[32] = "/proc/self/fd/";
+  std::size_t n = std::strlen(source);
+  char digits[24];
+  int len = 0;
+  for (long v = kept; len == 0 || v > 0; v /= 10) digits[len++] = static_cast<char>('0' + v % 10);
+  while (len > 0) source[n++] = digits[--len];
+  source[n] = '\0';
+  if (long rc = sys_mount(source, p.c.keep.c_str(), nullptr, MS_BIND | MS_REC, nullptr); rc != 0) {
+    fail("keep", p.c.keep.c_str(), rc);
+  }
+  sys(SYS_close, kept);
+}
+
+// The mounts that make the attempt private: the work dir hidden, the
+// attempt's dir bound back, a /proc of this pid namespace only.
+void make_private_view(Plan& p) {
+  make_mounts_private();
+  long kept = -1;
+  if (!p.c.keep.empty()) {
+    kept = sys(SYS_openat, AT_FDCWD, addr(p.c.keep.c_str()), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (kept < 0) fail("open", p.c.keep.c_str(), kept);
+  }
+  hide_dir(p.c.hide.c_str());
+  if (kept >= 0) bind_back(kept, p);
+  mount_proc();
 }
 
 long sys_execve(const char* path, Plan& p) {
@@ -512,18 +529,7 @@ void bind_kept(KeptState& k, Plan& p) {
   unbind_kept(k);  // when the last one was not (its task's set-up failed)
   const long kept = sys(SYS_openat, kHideFd, addr(p.keep_rel.c_str()), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (kept < 0) fail("open", p.c.keep.c_str(), kept);
-  mkdirs(p.keep_scratch.data());
-  char source[32] = "/proc/self/fd/";
-  std::size_t n = std::strlen(source);
-  char digits[24];
-  int len = 0;
-  for (long v = kept; len == 0 || v > 0; v /= 10) digits[len++] = static_cast<char>('0' + v % 10);
-  while (len > 0) source[n++] = digits[--len];
-  source[n] = '\0';
-  if (long rc = sys_mount(source, p.c.keep.c_str(), nullptr, MS_BIND | MS_REC, nullptr); rc != 0) {
-    fail("keep", p.c.keep.c_str(), rc);
-  }
-  sys(SYS_close, kept);
+  bind_back(kept, p);
   copy_str(k.bound, sizeof k.bound, p.c.keep.c_str());
 }
 
@@ -577,18 +583,9 @@ int run_kept_init(void* state) {
   sys(SYS_setpgid, 0, 0);
   const long hide = sys(SYS_openat, AT_FDCWD, addr(k.hide.c_str()), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (hide < 0) fail("open", k.hide.c_str(), hide);
-  if (long rc = sys_mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr); rc != 0) {
-    fail("make mounts private", nullptr, rc);
-  }
-  if (long rc = sys_mount("drover-hidden", k.hide.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                          "mode=0755,size=64k,nr_inodes=4096");
-      rc != 0) {
-    fail("hide", k.hide.c_str(), rc);
-  }
-  if (long rc = sys_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
-      rc != 0) {
-    fail("mount", "/proc", rc);
-  }
+  make_mounts_private();
+  hide_dir(k.hide.c_str());
+  mount_proc();
   const long null = sys(SYS_openat, AT_FDCWD, addr("/dev/null"), O_RDWR | O_CLOEXEC);
   if (null < 0) fail("open", "/dev/null", null);
   long fds[5] = {k.status_fd, k.command_fd, hide, null, open_queues(k.hide.c_str())};
