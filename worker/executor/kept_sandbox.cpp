@@ -150,8 +150,8 @@ void bind_kept(KeptState& k, Plan& p) {
   copy_str(k.bound, sizeof k.bound, p.c.keep.c_str());
 }
 
-// Runs one task: its own IPC namespace, logs and dir, then waits for it,
-// passing signals on, and kills what it left. Returns how it ended.
+// Runs one task: opens its logs, binds its dir, waits for it while passing
+// signals on, and kills what it left. Returns how it ended.
 TaskEnd run_kept_task(KeptState& k, Plan& p, const sigset_t* wanted) {
   clear_pending(wanted);
   open_log(STDOUT_FILENO, p.stdout_rel.c_str(), kHideFd);

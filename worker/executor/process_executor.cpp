@@ -196,26 +196,21 @@ ExecResult ProcessExecution::wait() {
   if (kept_end_) {  // init killed what the task left, and stays for the next task
     result_.status = decode(kept_end_->status);
     result_.cpu_ms = kept_end_->cpu_us / 1000;
-    reaped_ = true;
     pool_->give_back(std::move(*kept_));
     kept_.reset();
-    if (limit_) {
-      result_.out_of_memory = limit_->out_of_memory(result_.status.signal);
-      limit_->release();
+  } else {
+    // The leader is a zombie: its group id cannot be reused, so killing the
+    // group's stragglers (background children of the task) is safe.
+    ::kill(-pid_, SIGKILL);
+    result_.status = reap(pid_, &result_.cpu_ms);
+    if (kept_) KeptSandboxes::discard(*kept_);  // its init died: its status stands
+    // A sandbox's init reports how the task ended; without a report (set-up
+    // failed, or init was killed) its own status stands.
+    if (status_fd_ >= 0) {
+      if (auto task_status = read_task_status(status_fd_)) result_.status = decode(*task_status);
     }
-    return result_;
   }
-  // The leader is a zombie: its group id cannot be reused, so killing the
-  // group's stragglers (background children of the task) is safe.
-  ::kill(-pid_, SIGKILL);
-  result_.status = reap(pid_, &result_.cpu_ms);
   reaped_ = true;
-  if (kept_) KeptSandboxes::discard(*kept_);  // its init died: its status stands
-  // A sandbox's init reports how the task ended; without a report (set-up
-  // failed, or init was killed) its own status stands.
-  if (status_fd_ >= 0) {
-    if (auto task_status = read_task_status(status_fd_)) result_.status = decode(*task_status);
-  }
   if (limit_) {
     result_.out_of_memory = limit_->out_of_memory(result_.status.signal);
     limit_->release();
