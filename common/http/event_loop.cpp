@@ -3,6 +3,7 @@
 #include "common/http/event_loop.hpp"
 
 #include <map>
+#include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,6 +11,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
+
+#include "common/base/clock.hpp"
+#include "common/http/loop_pacer.hpp"
 
 namespace drover::http {
 
@@ -69,7 +73,20 @@ void EventLoop::on_signals(std::vector<int> signals, std::function<void(int)> fn
   impl_->signal_sets.push_back(std::move(set));
 }
 
-void EventLoop::run() { impl_->context.run(); }
+void EventLoop::run() {
+  // One batch at a time (what is ready now), paced by LoopPacer under load.
+  // After a pause, whatever arrived meanwhile is ready, so the next run_one()
+  // does not sleep.
+  asio::io_context& context = impl_->context;
+  const SystemClock clock;
+  LoopPacer pacer;
+  while (context.run_one() > 0) {
+    const std::size_t ran = 1 + context.poll();
+    if (const auto pause = pacer.after_batch(clock.steady_now(), ran); pause.count() > 0) {
+      std::this_thread::sleep_for(pause);
+    }
+  }
+}
 
 void EventLoop::stop() { impl_->context.stop(); }
 

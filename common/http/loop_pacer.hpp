@@ -1,0 +1,47 @@
+#pragma once
+// When an event loop should let work gather before it waits for more.
+//
+// Waking a sleeping thread costs more than most of what it is woken for. In
+// the master at 10,000 heartbeats a second, one wake-up per request (its own,
+// and the client's that its reply causes) took about a third of its cpu. So
+// under load the loop pauses for a moment after each batch of handlers, and
+// one wake-up then serves everything that arrived meanwhile. Idle or lightly
+// loaded, it never pauses: a lone request is answered at once.
+//
+// Pure logic: the loop hands in the time and the handlers it ran.
+#include <chrono>
+#include <cstddef>
+
+namespace drover::http {
+
+class LoopPacer {
+ public:
+  using Time = std::chrono::steady_clock::time_point;
+
+  // Busy means at least kBusyPerSecond handlers a second over the last
+  // window. A task submitted and run end to end takes a few thousand a
+  // second; 10,000 heartbeats a second take 10,000.
+  static constexpr std::size_t kBusyPerSecond = 6000;
+  static constexpr std::chrono::milliseconds kWindow{100};
+  static constexpr std::chrono::microseconds kPause{500};
+
+  // After a batch of `ran` handlers that finished at `now`: how long to pause
+  // before looking for more work (zero: wait for it as usual).
+  std::chrono::microseconds after_batch(Time now, std::size_t ran) {
+    handlers_ += ran;
+    const std::chrono::duration<double> elapsed = now - window_start_;
+    if (elapsed >= kWindow) {
+      busy_ = static_cast<double>(handlers_) >= kBusyPerSecond * elapsed.count();
+      handlers_ = 0;
+      window_start_ = now;
+    }
+    return busy_ ? kPause : std::chrono::microseconds{0};
+  }
+
+ private:
+  Time window_start_{};
+  std::size_t handlers_ = 0;
+  bool busy_ = false;
+};
+
+}  // namespace drover::http
