@@ -2,15 +2,15 @@
 // owned here so that domain code never sees Asio.
 #include "common/http/event_loop.hpp"
 
-#include <map>
-#include <thread>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
+#include <map>
+#include <thread>
 
 #include "common/base/clock.hpp"
 #include "common/http/loop_pacer.hpp"
@@ -46,11 +46,12 @@ void EventLoop::post(std::function<void()> fn) { asio::post(impl_->context, std:
 EventLoop::TimerId EventLoop::call_after(Duration delay, std::function<void()> fn) {
   TimerId id = impl_->next_timer++;
   auto timer = std::make_unique<asio::steady_timer>(impl_->context, delay);
-  timer->async_wait([impl = impl_.get(), id, fn = std::move(fn)](const boost::system::error_code& ec) {
-    if (ec) return;  // cancel() already removed the timer
-    impl->timers.erase(id);
-    fn();
-  });
+  timer->async_wait(
+      [impl = impl_.get(), id, fn = std::move(fn)](const boost::system::error_code& ec) {
+        if (ec) return;  // cancel() already removed the timer
+        impl->timers.erase(id);
+        fn();
+      });
   impl_->timers.emplace(id, std::move(timer));
   return id;
 }

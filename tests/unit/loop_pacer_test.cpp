@@ -9,8 +9,8 @@ namespace {
 
 // Feeds the pacer batches of `per_batch` handlers every `every` for `span`,
 // starting at `t` (moved on); returns how many of those batches it paused after.
-int feed(LoopPacer& pacer, LoopPacer::Time& t, std::chrono::microseconds every, std::size_t per_batch,
-         std::chrono::milliseconds span) {
+int feed(LoopPacer& pacer, LoopPacer::Time& t, std::chrono::microseconds every,
+         std::size_t per_batch, std::chrono::milliseconds span) {
   int paused = 0;
   for (const auto end = t + span; t < end; t += every) {
     if (pacer.after_batch(t, per_batch) > 0us) ++paused;
