@@ -68,6 +68,7 @@ Result<int> MasterServer::run() {
   api.fetch_from_worker = make_thread_worker_fetch(std::chrono::seconds(10), &log_tokens);
   std::atomic<std::uint64_t> bytes_received{0};
   api.bytes_received = &bytes_received;
+  api.loop = &impl_->loop;
   add_public_routes(router, coordinator, api);
   router.observe([&coordinator](const std::string& route, const std::string& method, int status) {
     coordinator.metrics().count_request(route, method, status);

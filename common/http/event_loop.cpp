@@ -2,15 +2,16 @@
 // owned here so that domain code never sees Asio.
 #include "common/http/event_loop.hpp"
 
-#include <spdlog/spdlog.h>
+#include <atomic>
+#include <map>
+#include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <map>
-#include <thread>
+#include <spdlog/spdlog.h>
 
 #include "common/base/clock.hpp"
 #include "common/http/loop_pacer.hpp"
@@ -27,6 +28,7 @@ struct EventLoop::Impl {
   std::map<TimerId, std::unique_ptr<asio::steady_timer>> timers;  // loop thread only
   TimerId next_timer = 1;
   std::vector<std::unique_ptr<asio::signal_set>> signal_sets;
+  std::atomic<std::uint64_t> pauses{0};
 
   void wait_signal(asio::signal_set& set, std::shared_ptr<std::function<void(int)>> fn) {
     set.async_wait([this, &set, fn](const boost::system::error_code& ec, int signal) {
@@ -84,12 +86,15 @@ void EventLoop::run() {
   while (context.run_one() > 0) {
     const std::size_t ran = 1 + context.poll();
     if (const auto pause = pacer.after_batch(clock.steady_now(), ran); pause.count() > 0) {
+      impl_->pauses.fetch_add(1, std::memory_order_relaxed);
       std::this_thread::sleep_for(pause);
     }
   }
 }
 
 void EventLoop::stop() { impl_->context.stop(); }
+
+std::uint64_t EventLoop::pauses() const { return impl_->pauses.load(std::memory_order_relaxed); }
 
 void* EventLoop::native() { return &impl_->context; }
 

@@ -1,6 +1,7 @@
 #pragma once
 // A single-threaded event loop (an asio::io_context behind a pimpl) so that
 // domain code can post work and set timers without seeing Asio.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -28,8 +29,12 @@ class EventLoop {
   void on_signals(std::vector<int> signals, std::function<void(int)> fn);
 
   // Runs until stop(); returns when no work is left or stop() was called.
+  // Under load it lets work gather between batches (LoopPacer).
   void run();
   void stop();  // safe from any thread
+
+  // How many times run() paused under load so far. Safe from any thread.
+  std::uint64_t pauses() const;
 
   // The underlying asio::io_context, for common/http internals only.
   void* native();

@@ -230,8 +230,10 @@ void add_public_routes(http::Router& router, Coordinator& co, const ApiOptions& 
     return Response::text(200, std::string(openapi_json()), "application/json");
   });
   router.add("GET", "/metrics", [&co, options](Request&) -> Result<Response> {
-    std::uint64_t bytes = options.bytes_received ? options.bytes_received->load() : 0;
-    return Response::text(200, co.metrics().render(co.model(), bytes),
+    MasterMetrics::ServerCounters server;
+    if (options.bytes_received) server.bytes_received = options.bytes_received->load();
+    if (options.loop) server.loop_pauses = options.loop->pauses();
+    return Response::text(200, co.metrics().render(co.model(), server),
                           "text/plain; version=0.0.4; charset=utf-8");
   });
   add_log_route(router, co, options);

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/http/event_loop.hpp"
 #include "common/http/http.hpp"
 #include "master/coordinator/coordinator.hpp"
 
@@ -29,6 +30,7 @@ struct ApiOptions {
   std::uint64_t max_bundle_size = 1ULL << 30;
   WorkerFetch fetch_from_worker;
   const std::atomic<std::uint64_t>* bytes_received = nullptr;  // counted by the HTTP server
+  const http::EventLoop* loop = nullptr;                       // the master's, for its pauses
 };
 
 void add_public_routes(http::Router& router, Coordinator& coordinator, const ApiOptions& options);

@@ -69,7 +69,7 @@ void MasterMetrics::count_request(const std::string& route, const std::string& m
   ++requests_[{route.empty() ? "unmatched" : route, method, status}];
 }
 
-std::string MasterMetrics::render(const Model& model, std::uint64_t bytes_received) const {
+std::string MasterMetrics::render(const Model& model, const ServerCounters& server) const {
   std::string out;
   std::map<std::string, std::int64_t> workers, jobs, tasks;
   for (WorkerState s : {WorkerState::alive, WorkerState::draining, WorkerState::excluded,
@@ -101,7 +101,10 @@ std::string MasterMetrics::render(const Model& model, std::uint64_t bytes_receiv
   out += fmt::format("drover_heartbeats_total {}\n", heartbeats);
   header(out, "drover_http_request_bytes_total", "counter",
          "HTTP request bytes (headers and bodies) the master has read.");
-  out += fmt::format("drover_http_request_bytes_total {}\n", bytes_received);
+  out += fmt::format("drover_http_request_bytes_total {}\n", server.bytes_received);
+  header(out, "drover_event_loop_pauses_total", "counter",
+         "Pauses of the master's event loop under load, each letting work gather for 0.5 ms.");
+  out += fmt::format("drover_event_loop_pauses_total {}\n", server.loop_pauses);
   header(out, "drover_http_requests_total", "counter", "HTTP requests answered, by route, method and status.");
   {
     std::lock_guard lock(mu_);

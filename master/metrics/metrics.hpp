@@ -41,8 +41,14 @@ class MasterMetrics {
   // Any thread:
   void count_request(const std::string& route, const std::string& method, int status);
 
+  // Counted outside the coordinator (by the HTTP server and the event loop).
+  struct ServerCounters {
+    std::uint64_t bytes_received = 0;
+    std::uint64_t loop_pauses = 0;
+  };
+
   // The whole exposition. `model` and the fields above are read on the strand.
-  std::string render(const Model& model, std::uint64_t bytes_received) const;
+  std::string render(const Model& model, const ServerCounters& server) const;
 
  private:
   mutable std::mutex mu_;

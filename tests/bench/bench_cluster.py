@@ -16,12 +16,16 @@ def request(url, data=None, method="GET", headers=None, timeout=60):
         return r.read()
 
 
-def heartbeats_total(url):
-    """drover_heartbeats_total from the master's /metrics."""
+def metric(url, name):
+    """An unlabelled metric's value from the master's /metrics."""
     for line in request(url + "/metrics").decode().splitlines():
-        if line.startswith("drover_heartbeats_total "):
+        if line.startswith(name + " "):
             return float(line.split()[1])
     return float("nan")
+
+
+def heartbeats_total(url):
+    return metric(url, "drover_heartbeats_total")
 
 
 def bundle(job_yaml):

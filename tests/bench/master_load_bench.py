@@ -57,7 +57,7 @@ import argparse, http.client, json, os, subprocess, sys, tempfile, threading, ti
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_cluster import (Cluster, bundle, heartbeats_total, request, stop_on_sigterm,  # noqa: E402
+from bench_cluster import (Cluster, bundle, heartbeats_total, metric, request, stop_on_sigterm,  # noqa: E402
                            stop_process)
 
 TASKS_TARGET = 20000      # tasks/s
@@ -332,6 +332,7 @@ def heartbeats(build, args, root):
             if args.perf_dir:
                 perf = Perf(args.perf_dir, "d_heartbeats", pid, min(args.perf_seconds, window))
             hb0 = heartbeats_total(c.url)
+            pauses0 = metric(c.url, "drover_event_loop_pauses_total")
             t0, w0, th0 = cpu_times(pid), time.monotonic(), thread_cpu(pid)
             lg_cpu0 = cpu_seconds(lg.p.pid)
             time.sleep(window)
@@ -339,6 +340,7 @@ def heartbeats(build, args, root):
             cpu0, cpu1 = sum(t0), sum(t1)
             out["loadgen_cpu_pct"] = (cpu_seconds(lg.p.pid) - lg_cpu0) / (w1 - w0) * 100
             hb1 = heartbeats_total(c.url)
+            out["loop_pauses_per_s"] = (metric(c.url, "drover_event_loop_pauses_total") - pauses0) / (w1 - w0)
             poller.start()
             time.sleep(window)
             cpu2, w2 = cpu_seconds(pid), time.monotonic()
@@ -415,7 +417,8 @@ def print_d(d):
           f"{lg['target_per_s']:.0f}/s: {d['master_cpu_pct_at_target_rate']:.1f}% "
           f"(target < {CPU_TARGET:.0f}%); with the API poller too: {d['master_cpu_pct_with_api']:.1f}% "
           f"({d['window_heartbeats_per_s_with_api']:.0f} heartbeats/s); "
-          f"idle master: {d['idle_master_cpu_pct']:.1f}%; in the kernel: {d['master_kernel_share']:.0%} "
+          f"idle master: {d['idle_master_cpu_pct']:.1f}%; its event loop paused {d['loop_pauses_per_s']:.0f} "
+          f"times/s (LoopPacer); in the kernel: {d['master_kernel_share']:.0%} "
           f"of the master's cpu; master threads: {', '.join(d['master_threads'])}; "
           f"the loadgen meanwhile: {d['loadgen_cpu_pct']:.0f}%")
     print(f"  baseline: the same heartbeats answered by the cheapest HTTP server (drover-loadgen floor, "

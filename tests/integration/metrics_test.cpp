@@ -40,6 +40,7 @@ stages:
   CHECK_THAT(r->content_type, Catch::StartsWith("text/plain; version=0.0.4"));
   CHECK_THAT(text, Catch::Contains("drover_workers{state=\"alive\"} 2\n"));
   CHECK_THAT(text, Catch::Contains("drover_cpus 4\n"));
+  CHECK_THAT(text, Catch::Contains("drover_event_loop_pauses_total "));
   CHECK_THAT(text, Catch::Contains("drover_jobs{state=\"partial\"} 1\n"));
   CHECK_THAT(text, Catch::Contains("drover_attempt_duration_seconds_count 6\n"));
   CHECK_THAT(text, Catch::Contains("drover_scheduling_latency_seconds_count 6\n"));

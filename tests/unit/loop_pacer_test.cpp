@@ -1,6 +1,11 @@
 #include "common/http/loop_pacer.hpp"
 
+#include <thread>
+#include <vector>
+
 #include <catch2/catch.hpp>
+
+#include "common/http/event_loop.hpp"
 
 using drover::http::LoopPacer;
 using namespace std::chrono_literals;
@@ -59,4 +64,28 @@ TEST_CASE("the threshold is a rate: just below it does not pause, just above it 
   };
   CHECK(rate(LoopPacer::kBusyPerSecond / 1000 - 1) == 0us);
   CHECK(rate(LoopPacer::kBusyPerSecond / 1000 + 1) == LoopPacer::kPause);
+}
+
+TEST_CASE("an event loop under load pauses, runs every handler in order and stops when asked") {
+  drover::http::EventLoop loop;
+  std::vector<int> seen;  // loop thread only
+  int posted = 0;         // producer thread only; read after join
+  std::thread producer([&] {
+    // 200 handlers a millisecond (over 6,000 a second even if a 1 ms sleep
+    // takes 30) until the loop has paused a few times: the pacer needs 0.1 s
+    // of load to notice it. At most 5,000 rounds.
+    for (int round = 0; round < 5'000 && loop.pauses() < 3; ++round) {
+      for (int k = 0; k < 200; ++k, ++posted) loop.post([&seen, i = posted] { seen.push_back(i); });
+      std::this_thread::sleep_for(1ms);
+    }
+    loop.post([&loop] { loop.stop(); });
+  });
+  loop.run();
+  producer.join();
+  CHECK(loop.pauses() >= 3);
+  REQUIRE(static_cast<int>(seen.size()) == posted);
+  for (int i = 0; i < posted; ++i) {
+    if (seen[static_cast<std::size_t>(i)] != i)
+      FAIL("handler " << i << " ran as " << seen[static_cast<std::size_t>(i)]);
+  }
 }

@@ -34,7 +34,7 @@ TEST_CASE("the exposition reads the model and the counters", "[metrics]") {
   metrics.count_request("/api/v1/jobs/{job}", "GET", 200);
   metrics.count_request("", "GET", 404);
   metrics.count_request("/x\"y\\z\n", "POST", 500);
-  std::string out = metrics.render(m, 1234);
+  std::string out = metrics.render(m, {.bytes_received = 1234, .loop_pauses = 7});
   CHECK_THAT(out, Catch::Contains("drover_workers{state=\"alive\"} 1\n"));
   CHECK_THAT(out, Catch::Contains("drover_workers{state=\"dead\"} 0\n"));
   CHECK_THAT(out, Catch::Contains("drover_cpus 4\n"));
@@ -43,6 +43,7 @@ TEST_CASE("the exposition reads the model and the counters", "[metrics]") {
   CHECK_THAT(out, Catch::Contains("drover_tasks{state=\"assigned\"} 3\n"));
   CHECK_THAT(out, Catch::Contains("drover_heartbeats_total 7\n"));
   CHECK_THAT(out, Catch::Contains("drover_http_request_bytes_total 1234\n"));
+  CHECK_THAT(out, Catch::Contains("drover_event_loop_pauses_total 7\n"));
   CHECK_THAT(out, Catch::Contains(
       "drover_http_requests_total{route=\"/api/v1/jobs/{job}\",method=\"GET\",status=\"200\"} 2\n"));
   CHECK_THAT(out, Catch::Contains(
