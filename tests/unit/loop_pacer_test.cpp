@@ -71,11 +71,11 @@ TEST_CASE("an event loop under load pauses, runs every handler in order and stop
   std::vector<int> seen;  // loop thread only
   int posted = 0;         // producer thread only; read after join
   std::thread producer([&] {
-    // 200 handlers a millisecond (over 6,000 a second even if a 1 ms sleep
-    // takes 30) until the loop has paused a few times: the pacer needs 0.1 s
+    // 400 handlers a millisecond (over 8,000 a second even if a 1 ms sleep
+    // takes 40) until the loop has paused a few times: the pacer needs 0.1 s
     // of load to notice it. At most 5,000 rounds.
     for (int round = 0; round < 5'000 && loop.pauses() < 3; ++round) {
-      for (int k = 0; k < 200; ++k, ++posted) loop.post([&seen, i = posted] { seen.push_back(i); });
+      for (int k = 0; k < 400; ++k, ++posted) loop.post([&seen, i = posted] { seen.push_back(i); });
       std::this_thread::sleep_for(1ms);
     }
     loop.post([&loop] { loop.stop(); });
