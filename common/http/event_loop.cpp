@@ -48,12 +48,11 @@ void EventLoop::post(std::function<void()> fn) { asio::post(impl_->context, std:
 EventLoop::TimerId EventLoop::call_after(Duration delay, std::function<void()> fn) {
   TimerId id = impl_->next_timer++;
   auto timer = std::make_unique<asio::steady_timer>(impl_->context, delay);
-  timer->async_wait(
-      [impl = impl_.get(), id, fn = std::move(fn)](const boost::system::error_code& ec) {
-        if (ec) return;  // cancel() already removed the timer
-        impl->timers.erase(id);
-        fn();
-      });
+  timer->async_wait([impl = impl_.get(), id, fn = std::move(fn)](const boost::system::error_code& ec) {
+    if (ec) return;  // cancel() already removed the timer
+    impl->timers.erase(id);
+    fn();
+  });
   impl_->timers.emplace(id, std::move(timer));
   return id;
 }
