@@ -76,14 +76,15 @@ void EventLoop::on_signals(std::vector<int> signals, std::function<void(int)> fn
 }
 
 void EventLoop::run() {
-  // One batch at a time (what is ready now), paced by LoopPacer under load.
-  // After a pause, whatever arrived meanwhile is ready, so the next run_one()
-  // does not sleep.
+  // Lightly loaded, one handler at a time, as io_context::run() would. Under
+  // load (LoopPacer), all that is ready (poll() ends with a non-blocking
+  // epoll_wait), then a pause; whatever arrived meanwhile is ready after it,
+  // so the next run_one() does not sleep.
   asio::io_context& context = impl_->context;
   const SystemClock clock;
   LoopPacer pacer;
-  while (context.run_one() > 0) {
-    const std::size_t ran = 1 + context.poll();
+  for (std::size_t ran; (ran = context.run_one()) > 0;) {
+    if (pacer.busy()) ran += context.poll();
     if (const auto pause = pacer.after_batch(clock.steady_now(), ran); pause.count() > 0) {
       impl_->pauses.fetch_add(1, std::memory_order_relaxed);
       std::this_thread::sleep_for(pause);

@@ -27,6 +27,10 @@ class LoopPacer {
   static constexpr std::chrono::milliseconds kWindow{100};
   static constexpr std::chrono::microseconds kPause{500};
 
+  // Whether the last window was busy: the loop then runs all that is ready
+  // as one batch; otherwise one handler is a batch.
+  bool busy() const { return busy_; }
+
   // After a batch of `ran` handlers that finished at `now`: how long to pause
   // before looking for more work (zero: wait for it as usual).
   std::chrono::microseconds after_batch(Time now, std::size_t ran) {

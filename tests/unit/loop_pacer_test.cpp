@@ -44,6 +44,7 @@ TEST_CASE("under load the loop pauses after each batch, and stops once the load 
   const int paused = feed(pacer, t, 100us, 1, 300ms);
   CHECK(paused >= 1900);  // all batches after the first window
   CHECK(paused < 3000);
+  CHECK(pacer.busy());
   CHECK(pacer.after_batch(t, 1) == LoopPacer::kPause);
   // With pauses, the same load arrives in fewer, larger batches: still load.
   CHECK(feed(pacer, t, 500us, 5, 300ms) == 600);
@@ -55,6 +56,7 @@ TEST_CASE("under load the loop pauses after each batch, and stops once the load 
   CHECK(pacer.after_batch(t, 1) == LoopPacer::kPause);
   t += 1s;
   CHECK(pacer.after_batch(t, 1) == 0us);
+  CHECK_FALSE(pacer.busy());
 }
 
 TEST_CASE("the threshold is a rate: just below it does not pause, just above it does") {
