@@ -103,7 +103,7 @@ std::string MasterMetrics::render(const Model& model, const ServerCounters& serv
          "HTTP request bytes (headers and bodies) the master has read.");
   out += fmt::format("drover_http_request_bytes_total {}\n", server.bytes_received);
   header(out, "drover_event_loop_pauses_total", "counter",
-         "Pauses of the master's event loop under load, each letting work gather for 0.5 ms.");
+         "Pauses of the master's event loop under load, each letting work gather for 2 ms.");
   out += fmt::format("drover_event_loop_pauses_total {}\n", server.loop_pauses);
   header(out, "drover_http_requests_total", "counter", "HTTP requests answered, by route, method and status.");
   {

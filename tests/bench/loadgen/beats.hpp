@@ -3,7 +3,9 @@
 // cluster: every worker on a keep-alive connection of its own, beating at its
 // own moment of the period. A few threads drive all the connections with
 // epoll (no thread, no sleep per heartbeat), so that the load generator costs
-// the shared machine far less than the master it measures.
+// the shared machine far less than the master it measures. They sleep on the
+// clock, not on the sockets: a reply wakes nobody, as it would not on a real
+// network, where the worker's machine pays for its own wake-up (beats.cpp).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,7 +29,7 @@ struct BeatResult {
   std::uint64_t errors = 0;   // not 200, a reply that says re-register, a closed connection
   std::uint64_t skipped = 0;  // due while the worker's previous heartbeat was unanswered
   double seconds = 0;         // from the first due moment to the last reply
-  Samples latency;            // request sent -> reply read
+  Samples latency;            // request sent -> reply read (read within 0.5 ms of arriving)
   Samples lag;                // how late each heartbeat left against its schedule
 };
 
