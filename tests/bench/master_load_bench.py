@@ -22,7 +22,10 @@ connections. No real worker runs; drover-master runs in a temp dir on
     workers at 1 Hz for --seconds, each worker on a keep-alive connection of
     its own (10,000 connections, as in a real cluster), all driven by
     --hb-loop-threads epoll threads so that the loadgen takes little of the
-    cores it shares with the master; the master's CPU (utime+stime from
+    cores it shares with the master (they sleep on the clock, not on the
+    sockets: on loopback a reply to a thread asleep in epoll_wait would make
+    the master pay for waking it, a cost a remote worker's machine bears);
+    the master's CPU (utime+stime from
     /proc/<pid>/stat, % of one core; target < 25%) over the first half of the
     run with heartbeats alone, then over the second half while
     GET /api/v1/cluster and GET /api/v1/workers?limit=100 are polled on one

@@ -10,7 +10,8 @@
 //   drover-loadgen heartbeats --master URL --workers 10000 --rate-hz 1 --seconds 20
 //     registers the workers, then sends each one's heartbeats spread evenly
 //     over the period, each worker on a connection of its own, all driven by
-//     --loop-threads epoll threads (beats.hpp).
+//     --loop-threads epoll threads that sleep on the clock, not on the
+//     sockets (beats.hpp).
 //   drover-loadgen floor [--port 0]
 //     the cheapest HTTP server: a canned heartbeat reply to every request,
 //     part d's baseline (floor.hpp).
