@@ -52,7 +52,7 @@ in each phase and writes the `perf report --no-children` top there.
 Usage: tests/bench/master_load_bench.py [--build build] [--tasks 1000000]
        [--workers 1000] [--slots 16] [--task-threads 256] [--wait-ms 100] [--threads 32]
        [--deadline 150]
-       [--hb-workers 10000] [--seconds 20] [--only c|d] [--json FILE]
+       [--hb-workers 10000] [--seconds 20] [--wake-on-reply] [--only c|d] [--json FILE]
        [--perf-dir DIR] [--perf-seconds 10]
 Every process started here is stopped by PID, also on error.
 """
@@ -287,7 +287,7 @@ def throughput(build, args, root):
 def beat_args(args, url, seconds):
     return ["heartbeats", "--master", url, "--workers", str(args.hb_workers), "--rate-hz", "1",
             "--seconds", str(seconds), "--threads", str(args.threads),
-            "--loop-threads", str(args.hb_loop_threads)]
+            "--loop-threads", str(args.hb_loop_threads)] + (["--wake-on-reply"] if args.wake_on_reply else [])
 
 
 def floor_cpu(build, args, window):
@@ -410,7 +410,9 @@ def print_c(c):
 def print_d(d):
     lg, api, idle = d["loadgen"], d["api"], d["idle_api"]
     print(f"(d) heartbeats: {lg['workers']} simulated workers at 1 Hz on {lg['connections']} connections, "
-          f"{lg['threads']} loadgen threads, {lg['seconds']:.1f} s: {lg['heartbeats_per_s']:.0f}/s of "
+          f"{lg['threads']} loadgen threads "
+          f"({'woken by each reply' if lg.get('wake_on_reply') else 'asleep on the clock, not on the sockets'}), "
+          f"{lg['seconds']:.1f} s: {lg['heartbeats_per_s']:.0f}/s of "
           f"{lg['target_per_s']:.0f}/s, kept up: {lg['kept_up']}, {lg['errors']} errors, "
           f"{lg['skipped']} skipped (previous one unanswered)")
     print(f"  heartbeat latency: p50 {lg['latency']['p50_ms']:.2f} ms, p99 {lg['latency']['p99_ms']:.2f} ms, "
@@ -456,6 +458,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=20, help="(d) length of the heartbeat run")
     ap.add_argument("--hb-loop-threads", type=int, default=2,
                     help="(d) loadgen threads driving the workers' connections")
+    ap.add_argument("--wake-on-reply", action="store_true",
+                    help="(d) the loadgen waits for replies in epoll_wait, so each reply wakes it and, on "
+                         "loopback, the master pays for that (the method before 2026-11-29)")
     ap.add_argument("--only", choices=("c", "d"))
     ap.add_argument("--json", help="write the figures to this file")
     ap.add_argument("--perf-dir", help="record perf profiles of the master here")

@@ -18,7 +18,10 @@ measured in the same run, and its target. One command:
   d. 10,000 simulated workers heartbeating at 1 Hz, each on its own
      connection: the master's CPU and the API's p99 meanwhile
      (master_load_bench.py); baseline: the CPU of the cheapest HTTP server
-     (`drover-loadgen floor`, a canned reply) answering the same heartbeats;
+     (`drover-loadgen floor`, a canned reply) answering the same heartbeats.
+     The load generator sleeps on the clock, as remote workers would cost the
+     master no wake-up; the same run with it woken by each reply follows, for
+     reference;
   e. master memory per queued task and restart time with 1,000,000 task
      records (tests/bench/state_bench.py);
   f. durable state changes per second with group commit (state_bench.py,
@@ -265,6 +268,16 @@ def rows_c_d(fig):
     return rows
 
 
+def row_d_woken(fig):
+    """d's cpu with the load generator woken by each reply: the method before 2026-11-29."""
+    d = fig["d"]
+    cpu = d["master_cpu_pct_at_target_rate"]
+    return [{"part": "d", "figure": "same, the load generator woken by each reply (on loopback the master "
+             "pays for that wake-up; the method before 2026-11-29)",
+             "value": f"{cpu:.0f}% of one core", "baseline": f"cheapest HTTP server: {d['floor_cpu_pct']:.0f}%",
+             "ratio": f"{cpu / d['floor_cpu_pct']:.1f}x", "target": "(for reference)", "met": None}]
+
+
 def rows_e_f(fig):
     rows = []
     if "memory_restart" in fig:
@@ -333,6 +346,10 @@ def main():
                      "--seconds", "5"] if q else []
             rows += rows_c_d(part_script("master_load_bench.py",
                                          ["--build", build, *only, *sizes], root, "master_load"))
+            if "d" in parts:
+                rows += row_d_woken(part_script("master_load_bench.py",
+                                                ["--build", build, "--only", "d", "--wake-on-reply", *sizes],
+                                                root, "master_load_woken"))
             print_rows(rows)
         if parts & {"e", "f"}:
             only = ["--only", *(parts & {"e", "f"})] if len(parts & {"e", "f"}) == 1 else []

@@ -184,13 +184,22 @@ class BeatThread {
   // for waking this process (an inter-processor interrupt, on a VM an exit),
   // a cost that a remote worker's own machine bears. Asleep on a timer, this
   // thread is woken by nobody, and a reply waits here at most kHarvestEvery.
+  // With wake_on_reply it waits in epoll_wait until `until` instead.
   void wait_replies(Clock::time_point until) {
-    std::this_thread::sleep_until(std::min(until, Clock::now() + kHarvestEvery));
+    timespec timeout{0, 0};
+    if (plan_.wake_on_reply) {
+      const auto left = std::max(until - Clock::now(), Clock::duration::zero());
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      timeout = {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    } else {
+      std::this_thread::sleep_until(std::min(until, Clock::now() + kHarvestEvery));
+    }
     epoll_event events[256];
     int n = 0;
     do {
-      n = ::epoll_wait(epoll_, events, 256, 0);
+      n = ::epoll_pwait2(epoll_, events, 256, &timeout, nullptr);
       for (int i = 0; i < n; ++i) read_reply(beats_[events[i].data.u64]);
+      timeout = {0, 0};
     } while (n == 256);
   }
 

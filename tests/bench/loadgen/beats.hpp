@@ -22,6 +22,10 @@ struct BeatPlan {
   double rate_hz = 1;            // heartbeats per worker per second
   double seconds = 20;
   int threads = 2;
+  // Wait for replies in epoll_wait instead of on the clock: each reply then
+  // wakes a thread, and on loopback the master pays for that wake-up (the
+  // method before 2026-11-29, kept for comparison).
+  bool wake_on_reply = false;
 };
 
 struct BeatResult {

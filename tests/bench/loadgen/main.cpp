@@ -11,7 +11,7 @@
 //     registers the workers, then sends each one's heartbeats spread evenly
 //     over the period, each worker on a connection of its own, all driven by
 //     --loop-threads epoll threads that sleep on the clock, not on the
-//     sockets (beats.hpp).
+//     sockets (beats.hpp; --wake-on-reply: on the sockets).
 //   drover-loadgen floor [--port 0]
 //     the cheapest HTTP server: a canned heartbeat reply to every request,
 //     part d's baseline (floor.hpp).
@@ -61,6 +61,7 @@ struct Options {
   double rate_hz = 1;
   double seconds = 20;
   int loop_threads = 2;  // heartbeats: threads driving the workers' connections
+  bool wake_on_reply = false;  // heartbeats: sleep on the sockets (BeatPlan)
   std::string target = "/healthz";
 };
 
@@ -394,6 +395,7 @@ int run_heartbeats(const Options& o) {
   plan.rate_hz = o.rate_hz;
   plan.seconds = o.seconds;
   plan.threads = o.loop_threads;
+  plan.wake_on_reply = o.wake_on_reply;
   for (int i = 0; i < o.workers; ++i) plan.ids.push_back(registration(o, i).id);
   auto beats = run_beats(plan);
   if (!beats.ok()) {
@@ -410,6 +412,7 @@ int run_heartbeats(const Options& o) {
                         {"workers", o.workers},
                         {"connections", o.workers},
                         {"threads", o.loop_threads},
+                        {"wake_on_reply", o.wake_on_reply},
                         {"heartbeats", beats->sent},
                         {"seconds", beats->seconds},
                         {"target_per_s", target},
@@ -502,6 +505,9 @@ int main(int argc, char** argv) {
   beats->add_option("--loop-threads", o.loop_threads,
                     "threads driving the heartbeats (--threads register the workers)")
       ->check(CLI::Range(1, 64));
+  beats->add_flag("--wake-on-reply", o.wake_on_reply,
+                  "wait for replies in epoll_wait, so that each reply wakes a thread (and on "
+                  "loopback the master pays for it): the method before 2026-11-29, for comparison");
   int floor_port = 0;
   auto* floor = app.add_subcommand("floor", "serve a canned heartbeat reply to every request (a baseline)");
   floor->add_option("--port", floor_port, "port on 127.0.0.1 (0: any)")->check(CLI::Range(0, 65535));
