@@ -1,8 +1,12 @@
 #include "common/http/beast_messages.hpp"
 
 #include <iterator>
+#include <string>
+#include <string_view>
 
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/status.hpp>
+#include <fmt/format.h>
 
 namespace drover::http::detail {
 
@@ -21,16 +25,47 @@ Request to_request(BeastRequest&& req, const std::string& remote) {
   return request;
 }
 
-BeastResponse to_beast(Response response, unsigned version, bool keep_alive) {
-  BeastResponse res;
-  res.version(version);
-  res.result(response.status >= 100 && response.status <= 999 ? response.status : 500);
-  if (!response.content_type.empty()) res.set(bhttp::field::content_type, response.content_type);
-  for (const auto& [name, value] : response.headers) res.insert(name, value);
-  res.body() = std::move(response.body);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  return res;
+bool has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+
+namespace {
+
+// Whether `text` can go into a header line as it is.
+bool fits_a_line(std::string_view text) {
+  return text.find('\r') == std::string_view::npos && text.find('\n') == std::string_view::npos;
+}
+
+void add_field(std::string& head, std::string_view name, std::string_view value) {
+  if (name.empty() || name.find(':') != std::string_view::npos || !fits_a_line(name) || !fits_a_line(value)) {
+    return;
+  }
+  head.append(name);
+  head.append(": ", 2);
+  head.append(value);
+  head.append("\r\n", 2);
+}
+
+}  // namespace
+
+std::string response_head(const Response& response, unsigned version, bool keep_alive) {
+  const int status = response.status >= 100 && response.status <= 999 ? response.status : 500;
+  const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  std::string head;
+  head.reserve(80 + response.content_type.size() + response.headers.size() * 64);
+  head.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+  head.append(fmt::format_int(status).c_str(), 3);
+  head.push_back(' ');
+  head.append(reason.data(), reason.size());
+  head.append("\r\n", 2);
+  if (!response.content_type.empty()) add_field(head, "Content-Type", response.content_type);
+  for (const auto& [name, value] : response.headers) add_field(head, name, value);
+  if (has_body(status)) {
+    const fmt::format_int length(response.body.size());
+    add_field(head, "Content-Length", std::string_view(length.data(), length.size()));
+  }
+  if (version == 10 && keep_alive) add_field(head, "Connection", "keep-alive");
+  if (version != 10 && !keep_alive) add_field(head, "Connection", "close");
+  head.append("\r\n", 2);
+  return head;
 }
 
 std::size_t parse_buffered(RequestParser& parser, boost::beast::flat_buffer& buffer,

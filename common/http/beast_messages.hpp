@@ -1,6 +1,6 @@
 #pragma once
 // Between Beast's messages and ours: a parsed request as a Request, a
-// Response as Beast's, and the parsing of bytes a connection already holds.
+// Response's head as bytes, and the parsing of bytes a connection already holds.
 // Included by server.cpp only.
 #include <cstddef>
 #include <string>
@@ -15,11 +15,18 @@
 namespace drover::http::detail {
 
 using BeastRequest = boost::beast::http::request<boost::beast::http::string_body>;
-using BeastResponse = boost::beast::http::response<boost::beast::http::string_body>;
 using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
 
 Request to_request(BeastRequest&& req, const std::string& remote);
-BeastResponse to_beast(Response response, unsigned version, bool keep_alive);
+
+// The status line and header of `response` as HTTP/1.x bytes, through the
+// blank line; its body follows them unchanged. Content-Length is always set
+// (none for 1xx, 204 and 304, which send no body); Connection says close on
+// HTTP/1.1, keep-alive on HTTP/1.0, when that is not the version's default.
+// A header whose name or value could end the line early is left out.
+std::string response_head(const Response& response, unsigned version, bool keep_alive);
+// Whether a response with this status carries a body.
+bool has_body(int status);
 
 // Feeds the parser what `buffer` already holds, one element (the header, or
 // body bytes) at a time as Beast's own reads do, and returns the bytes it

@@ -32,7 +32,6 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -49,7 +48,7 @@
 namespace drover::http {
 namespace {
 
-using namespace detail;  // Gate, Slot, Completion, poster; to_request, to_beast, parse_buffered;
+using namespace detail;  // Gate, Slot, Completion, poster; to_request, response_head, parse_buffered;
                         // State, ConnectionBase, LiveGuard, sweep_idle
 
 namespace asio = boost::asio;
@@ -89,11 +88,21 @@ std::string endpoint_string(const tcp::endpoint& endpoint) {
   return host + ":" + std::to_string(endpoint.port());
 }
 
-// Writes with a deadline that restarts on progress, so that large bodies to
-// slow readers are not cut off while they still move.
+// Writes `response` (as the request's HTTP version said) with a deadline that
+// restarts on progress, so that large bodies to slow readers are not cut off
+// while they still move.
 template <class Stream>
-asio::awaitable<error_code> write_response(Stream& stream, BeastResponse& res, Duration timeout) {
-  bhttp::response_serializer<bhttp::string_body> serializer{res};
+asio::awaitable<error_code> write_response(Stream& stream, const Response& response, unsigned version,
+                                           bool keep_alive, Duration timeout) {
+  const std::string head = response_head(response, version, keep_alive);
+  const std::string_view body = has_body(response.status) ? std::string_view(response.body) : std::string_view();
+  const std::size_t total = head.size() + body.size();
+  std::size_t sent = 0;
+  const auto rest = [&] {  // what is still to send, from `sent` on
+    return sent < head.size()
+               ? std::array{asio::buffer(head.data() + sent, head.size() - sent), asio::buffer(body)}
+               : std::array{asio::buffer(body.data() + (sent - head.size()), total - sent), asio::const_buffer()};
+  };
   if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
     // Plain TCP: a response that fits the socket's buffer (nearly every one)
     // leaves in one non-blocking send, without an asynchronous operation and
@@ -102,13 +111,14 @@ asio::awaitable<error_code> write_response(Stream& stream, BeastResponse& res, D
     // is a system call.
     error_code ec;
     if (!stream.socket().non_blocking()) stream.socket().non_blocking(true, ec);
-    if (!ec) bhttp::write_some(stream.socket(), serializer, ec);
+    if (!ec) sent = stream.socket().write_some(rest(), ec);
     if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
   }
-  while (!serializer.is_done()) {
+  while (sent < total) {
     beast::get_lowest_layer(stream).expires_after(timeout);
-    auto [ec, n] = co_await bhttp::async_write_some(stream, serializer, kTuple);
+    auto [ec, n] = co_await stream.async_write_some(rest(), kTuple);
     if (ec) co_return ec;
+    sent += n;
   }
   co_return error_code{};
 }
@@ -133,8 +143,8 @@ asio::awaitable<void> close_lingering(beast::tcp_stream& stream) {
 // Answers an unusable request with an error and closes the connection.
 template <class Stream>
 asio::awaitable<void> reject(Stream& stream, const Error& error, Duration timeout) {
-  BeastResponse res = to_beast(Response::error(error), 11, false);
-  error_code ec = co_await write_response(stream, res, timeout);
+  const Response response = Response::error(error);
+  error_code ec = co_await write_response(stream, response, 11, false, timeout);
   if (!ec) co_await close_lingering(beast::get_lowest_layer(stream));
 }
 
@@ -339,8 +349,9 @@ asio::awaitable<bool> serve_one(State& state, Connection<Stream>& c, beast::flat
   std::optional<Response> response = co_await run_handler(state, c, buffer, request);
   if (!response) co_return false;  // the client went away
   const bool keep_alive = wants_keep_alive && !state.stopping;
-  BeastResponse res = to_beast(std::move(*response), version, keep_alive);
-  if (error_code ec = co_await write_response(c.stream, res, state.options.write_timeout); ec) {
+  if (error_code ec = co_await write_response(c.stream, *response, version, keep_alive,
+                                               state.options.write_timeout);
+      ec) {
     spdlog::debug("http: {}: cannot write response: {}", c.remote, ec.message());
     co_return false;
   }
