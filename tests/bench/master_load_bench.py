@@ -171,7 +171,7 @@ class Loadgen:
     def __init__(self, build, args):
         self.p = subprocess.Popen([f"{build}/bin/drover-loadgen", *args], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
-        self.lines, self.registered = [], threading.Event()
+        self.lines, self.registered, self.beating = [], threading.Event(), threading.Event()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -180,7 +180,10 @@ class Loadgen:
             self.lines.append(line.rstrip())
             if "registered in" in line:
                 self.registered.set()
+            if "heartbeats start" in line:  # every connection open: the schedule begins
+                self.beating.set()
         self.registered.set()  # ended: nobody waits forever
+        self.beating.set()
 
     def result(self, timeout):
         try:
@@ -300,7 +303,7 @@ def floor_cpu(build, args, window):
     try:
         listen = json.loads(floor.stdout.readline())["listen"]
         lg = Loadgen(build, beat_args(args, f"http://{listen}", window + 2))
-        lg.registered.wait(timeout=300)
+        lg.beating.wait(timeout=300)
         time.sleep(1)  # past the start of the schedule
         t0, w0 = cpu_times(floor.pid), time.monotonic()
         time.sleep(window)
@@ -328,7 +331,7 @@ def heartbeats(build, args, root):
         lg = Loadgen(build, beat_args(args, c.url, args.seconds))
         poller, perf = Poller(c.url, PACE_S), None
         try:
-            lg.registered.wait(timeout=300)
+            lg.beating.wait(timeout=300)
             time.sleep(1)  # past the start of the schedule
             # First half: heartbeats alone (CPU, perf); second half: with the API poller.
             window = max(1.0, (args.seconds - 2) / 2)
