@@ -4,9 +4,9 @@
 // thread and never see a socket.
 #include <atomic>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "common/http/event_loop.hpp"
 #include "common/http/http.hpp"
@@ -40,7 +40,8 @@ class WorkerLogTokens {
  public:
   void set(const std::string& address, const std::string& token) {
     std::lock_guard lock(mu_);
-    by_address_[address] = token;
+    auto [it, added] = by_address_.try_emplace(address, token);
+    if (!added && it->second != token) it->second = token;  // every heartbeat: seldom a change
   }
   std::string get(const std::string& address) const {
     std::lock_guard lock(mu_);
@@ -50,7 +51,7 @@ class WorkerLogTokens {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, std::string> by_address_;
+  std::unordered_map<std::string, std::string> by_address_;
 };
 
 // `log_tokens` (may be null) learns each worker's log token.

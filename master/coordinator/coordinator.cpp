@@ -535,11 +535,10 @@ void Coordinator::check_liveness() {
     if (w.state != WorkerState::dead) continue;
     auto it = outboxes_.find(id);
     if (it == outboxes_.end()) continue;
-    if (it->second.waiter) {
-      reactor_.cancel(it->second.timer);
-      (*it->second.waiter)(make_error(ErrorCode::not_found, "worker declared dead"));
-    }
+    std::optional<Reply<WorkReply>> waiter = std::move(it->second.waiter);
+    if (waiter) reactor_.cancel(it->second.timer);
     outboxes_.erase(it);
+    if (waiter) (*waiter)(make_error(ErrorCode::not_found, "worker declared dead"));
   }
   apply(fx);
   if (!model_.dirty().empty()) after_commit([] {});

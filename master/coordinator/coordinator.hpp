@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/base/clock.hpp"
@@ -160,7 +161,7 @@ class Coordinator {
   CrashPoints crash_;
   Model model_;
   MasterMetrics metrics_;
-  std::map<WorkerId, Outbox> outboxes_;
+  std::unordered_map<WorkerId, Outbox> outboxes_;  // looked up on every heartbeat and poll
   // Workers loaded from the store at start that have not registered or polled with
   // this master yet: no work goes to them until they do, since a registration
   // loses every active attempt it does not list (one assigned meanwhile would be

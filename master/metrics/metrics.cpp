@@ -66,7 +66,13 @@ void Histogram::render(std::string& out, std::string_view name, std::string_view
 
 void MasterMetrics::count_request(const std::string& route, const std::string& method, int status) {
   std::lock_guard lock(mu_);
-  ++requests_[{route.empty() ? "unmatched" : route, method, status}];
+  const std::tuple<std::string_view, std::string_view, int> key{
+      route.empty() ? std::string_view("unmatched") : std::string_view(route), method, status};
+  auto it = requests_.find(key);
+  if (it == requests_.end()) {
+    it = requests_.emplace(std::tuple<std::string, std::string, int>(key), 0).first;
+  }
+  ++it->second;
 }
 
 std::string MasterMetrics::render(const Model& model, const ServerCounters& server) const {

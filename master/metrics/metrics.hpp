@@ -3,6 +3,7 @@
 // read from the Model when scraped; counters and histograms are recorded by the
 // coordinator (on its strand) and by the router's observer (any thread).
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -52,7 +53,8 @@ class MasterMetrics {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;
+  // Looked up by views (count_request copies a key only the first time).
+  std::map<std::tuple<std::string, std::string, int>, std::uint64_t, std::less<>> requests_;
 };
 
 // A label value escaped for the text format (backslash, double quote, newline).
