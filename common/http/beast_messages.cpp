@@ -25,9 +25,10 @@ Request to_request(BeastRequest&& req, const std::string& remote) {
   return request;
 }
 
-bool has_body(int status) { return status >= 200 && status != 204 && status != 304; }
-
 namespace {
+
+// What goes on the wire: a status outside 100-999 is sent as a 500.
+int wire_status(int status) { return status >= 100 && status <= 999 ? status : 500; }
 
 // Whether `text` can go into a header line as it is.
 bool fits_a_line(std::string_view text) {
@@ -46,8 +47,13 @@ void add_field(std::string& head, std::string_view name, std::string_view value)
 
 }  // namespace
 
+bool has_body(int status) {
+  status = wire_status(status);
+  return status >= 200 && status != 204 && status != 304;
+}
+
 std::string response_head(const Response& response, unsigned version, bool keep_alive) {
-  const int status = response.status >= 100 && response.status <= 999 ? response.status : 500;
+  const int status = wire_status(response.status);
   const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
   std::string head;
   head.reserve(80 + response.content_type.size() + response.headers.size() * 64);

@@ -25,7 +25,8 @@ Request to_request(BeastRequest&& req, const std::string& remote);
 // HTTP/1.1, keep-alive on HTTP/1.0, when that is not the version's default.
 // A header whose name or value could end the line early is left out.
 std::string response_head(const Response& response, unsigned version, bool keep_alive);
-// Whether a response with this status carries a body.
+// Whether a response with this status carries a body (one outside 100-999
+// goes out as a 500, with its body).
 bool has_body(int status);
 
 // Feeds the parser what `buffer` already holds, one element (the header, or

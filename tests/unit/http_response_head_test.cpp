@@ -64,6 +64,8 @@ TEST_CASE("1xx, 204 and 304 carry no body and no Content-Length, and an impossib
   CHECK(response_head(Response::text(204, ""), 11, true) ==
         "HTTP/1.1 204 No Content\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
   CHECK(response_head(Response::text(42, "x"), 11, true).starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+  CHECK(has_body(42));  // sent as the 500 its head says, body and all
+  CHECK(parse_back(response_head(Response::text(42, "x"), 11, true) + "x").body() == "x");
   CHECK(response_head(Response::text(1000, "x"), 11, true).starts_with("HTTP/1.1 500 "));
   // A status Beast has no reason for still makes a valid line.
   CHECK(parse_back(response_head(Response::text(599, "x"), 11, true) + "x").result_int() == 599);
