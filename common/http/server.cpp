@@ -98,10 +98,9 @@ asio::awaitable<error_code> write_response(Stream& stream, const Response& respo
   const std::string_view body = has_body(response.status) ? std::string_view(response.body) : std::string_view();
   const std::size_t total = head.size() + body.size();
   std::size_t sent = 0;
-  const auto rest = [&] {  // what is still to send, from `sent` on
-    return sent < head.size()
-               ? std::array{asio::buffer(head.data() + sent, head.size() - sent), asio::buffer(body)}
-               : std::array{asio::buffer(body.data() + (sent - head.size()), total - sent), asio::const_buffer()};
+  const auto rest = [&]() -> std::array<asio::const_buffer, 2> {  // what is still to send
+    if (sent < head.size()) return {asio::buffer(head.data() + sent, head.size() - sent), asio::buffer(body)};
+    return {asio::buffer(body.data() + (sent - head.size()), total - sent), asio::const_buffer()};
   };
   if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
     // Plain TCP: a response that fits the socket's buffer (nearly every one)

@@ -66,8 +66,8 @@ void Histogram::render(std::string& out, std::string_view name, std::string_view
 
 void MasterMetrics::count_request(const std::string& route, const std::string& method, int status) {
   std::lock_guard lock(mu_);
-  const std::tuple<std::string_view, std::string_view, int> key{
-      route.empty() ? std::string_view("unmatched") : std::string_view(route), method, status};
+  const RequestKey key{route.empty() ? std::string_view("unmatched") : std::string_view(route), method,
+                       status};
   auto it = requests_.find(key);
   if (it == requests_.end()) {
     it = requests_.emplace(std::tuple<std::string, std::string, int>(key), 0).first;

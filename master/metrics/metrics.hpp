@@ -3,7 +3,6 @@
 // read from the Model when scraped; counters and histograms are recorded by the
 // coordinator (on its strand) and by the router's observer (any thread).
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -53,8 +52,21 @@ class MasterMetrics {
 
  private:
   mutable std::mutex mu_;
-  // Looked up by views (count_request copies a key only the first time).
-  std::map<std::tuple<std::string, std::string, int>, std::uint64_t, std::less<>> requests_;
+  // Route, method, status; looked up by views, so that count_request copies
+  // a key only the first time it sees it.
+  using RequestKey = std::tuple<std::string_view, std::string_view, int>;
+  struct ByView {
+    using is_transparent = void;
+    template <class S>
+    static RequestKey view(const std::tuple<S, S, int>& k) {
+      return {std::get<0>(k), std::get<1>(k), std::get<2>(k)};
+    }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return view(a) < view(b);
+    }
+  };
+  std::map<std::tuple<std::string, std::string, int>, std::uint64_t, ByView> requests_;
 };
 
 // A label value escaped for the text format (backslash, double quote, newline).
