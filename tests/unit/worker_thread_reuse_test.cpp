@@ -61,8 +61,9 @@ TEST_CASE("jobs run at once, each on a thread, and the threads are reused", "[wo
     REQUIRE(gate.wait([&] { return gate.done == 3; }));
     first = gate.threads;
     CHECK(first.size() == 3);
-    // The next jobs run on the same threads, made no new one.
-    REQUIRE(test::wait_until([&] { return threads.threads() == 3; }, 10s));
+    // Once all three are back waiting (a job's "done" comes before its thread
+    // returns), the next jobs run on the same threads and make no new one.
+    REQUIRE(test::wait_until([&] { return threads.idle() == 3; }, 10s));
     for (int i = 0; i < 3; ++i) threads.run(gate.job());
     REQUIRE(gate.wait([&] { return gate.done == 6; }));
     CHECK(gate.threads == first);

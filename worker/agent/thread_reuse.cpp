@@ -33,6 +33,11 @@ std::size_t ThreadReuse::threads() const {
   return slots_.size();
 }
 
+std::size_t ThreadReuse::idle() const {
+  std::lock_guard lock(mu_);
+  return idle_;
+}
+
 void ThreadReuse::join_ended(std::unique_lock<std::mutex>& lock) {
   std::vector<std::thread> ended;
   for (auto it = slots_.begin(); it != slots_.end();) {

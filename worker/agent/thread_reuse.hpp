@@ -28,6 +28,7 @@ class ThreadReuse {
   void run(std::function<void()> job);
 
   std::size_t threads() const;  // alive or not yet joined (tests)
+  std::size_t idle() const;     // waiting for a job (tests)
 
  private:
   struct Slot {
