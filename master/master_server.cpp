@@ -64,8 +64,7 @@ Result<int> MasterServer::run() {
   http::Router router;
   ApiOptions api;
   api.max_bundle_size = cfg.max_bundle_size;
-  WorkerLogTokens log_tokens;  // outlives the routes; a fetch copies the token it needs
-  api.fetch_from_worker = make_thread_worker_fetch(std::chrono::seconds(10), &log_tokens);
+  api.fetch_from_worker = make_thread_worker_fetch(std::chrono::seconds(10));
   std::atomic<std::uint64_t> bytes_received{0};
   api.bytes_received = &bytes_received;
   api.loop = &impl_->loop;
@@ -73,7 +72,7 @@ Result<int> MasterServer::run() {
   router.observe([&coordinator](const std::string& route, const std::string& method, int status) {
     coordinator.metrics().count_request(route, method, status);
   });
-  add_internal_routes(router, coordinator, &log_tokens);
+  add_internal_routes(router, coordinator);
   router.guard([&access](http::Request& req, const std::string& method, const std::string& pattern) {
     return access->check(req, method, pattern);
   });

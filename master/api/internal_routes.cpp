@@ -89,21 +89,16 @@ void handle_batch(Coordinator& co, ReportBatch batch, Respond respond) {
 
 }  // namespace
 
-void add_internal_routes(http::Router& router, Coordinator& co, WorkerLogTokens* log_tokens) {
-  router.add_async("POST", "/internal/v1/workers/register", [&co, log_tokens](Request& req, Respond respond) {
+void add_internal_routes(http::Router& router, Coordinator& co) {
+  router.add_async("POST", "/internal/v1/workers/register", [&co](Request& req, Respond respond) {
     auto reg = parse_body<WorkerRegistration>(req.body);
     if (!reg.ok()) return respond(Response::error(reg.error()));
-    if (log_tokens) log_tokens->set(reg->address, reg->log_token);
     co.register_worker(*reg, respond_json<RegistrationReply>(std::move(respond)));
   });
-  router.add_async("POST", "/internal/v1/workers/{id}/heartbeat", [&co, log_tokens](Request& req, Respond respond) {
+  router.add_async("POST", "/internal/v1/workers/{id}/heartbeat", [&co](Request& req, Respond respond) {
     auto hb = parse_heartbeat(req.body);
     if (!hb.ok()) return respond(Response::error(hb.error()));
-    const std::string id = req.param("id");
-    if (const Worker* w = co.model().worker(id); w && log_tokens) {
-      log_tokens->set(w->address, hb->log_token);  // after a master restart: known again
-    }
-    co.heartbeat(id, *hb, respond_wire(std::move(respond), &heartbeat_reply_json));
+    co.heartbeat(req.param("id"), *hb, respond_wire(std::move(respond), &heartbeat_reply_json));
   });
   router.add_async("GET", "/internal/v1/workers/{id}/work", [&co](Request& req, Respond respond) {
     auto wait = int_param(req.query_or("wait_ms", "20000"), "wait_ms");

@@ -64,7 +64,7 @@ void add_log_route(http::Router& router, Coordinator& co, const ApiOptions& opti
       std::string target = fmt::format("/internal/v1/attempts/{}/logs?stream={}&offset={}", a->id,
                                        stream, offset);
       Response empty = with_headers(Response::text(200, ""), *a);
-      fetch(w ? w->address : "", target, [respond, empty](Result<Response> r) {
+      fetch(w ? w->address : "", w ? w->log_token : "", target, [respond, empty](Result<Response> r) {
         if (!r.ok() || r->status != 200) return respond(empty);  // ended meanwhile: poll again
         Response out = empty;
         out.body = std::move(r->body);

@@ -4,9 +4,7 @@
 // thread and never see a socket.
 #include <atomic>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 
 #include "common/http/event_loop.hpp"
 #include "common/http/http.hpp"
@@ -22,9 +20,11 @@ struct adl_serializer<drover::Ok> {
 
 namespace drover::master {
 
-// Fetches `target` from a worker's log server at `address`; calls `done` from any thread.
-using WorkerFetch = std::function<void(const std::string& address, const std::string& target,
-                                       std::function<void(Result<http::Response>)> done)>;
+// Fetches `target` from a worker's log server at `address`, presenting `token`
+// (the worker's log token; none without auth); calls `done` from any thread.
+using WorkerFetch =
+    std::function<void(const std::string& address, const std::string& token,
+                       const std::string& target, std::function<void(Result<http::Response>)> done)>;
 
 struct ApiOptions {
   std::uint64_t max_bundle_size = 1ULL << 30;
@@ -34,29 +34,7 @@ struct ApiOptions {
 };
 
 void add_public_routes(http::Router& router, Coordinator& coordinator, const ApiOptions& options);
-// The token each worker's log server asks for, by the worker's address, as the
-// worker last sent it (registration, heartbeats). Thread-safe.
-class WorkerLogTokens {
- public:
-  void set(const std::string& address, const std::string& token) {
-    std::lock_guard lock(mu_);
-    auto [it, added] = by_address_.try_emplace(address, token);
-    if (!added && it->second != token) it->second = token;  // every heartbeat: seldom a change
-  }
-  std::string get(const std::string& address) const {
-    std::lock_guard lock(mu_);
-    auto it = by_address_.find(address);
-    return it == by_address_.end() ? std::string() : it->second;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, std::string> by_address_;
-};
-
-// `log_tokens` (may be null) learns each worker's log token.
-void add_internal_routes(http::Router& router, Coordinator& coordinator,
-                         WorkerLogTokens* log_tokens = nullptr);
+void add_internal_routes(http::Router& router, Coordinator& coordinator);
 // GET /: the dashboard page (SPEC §7), with a strict Content-Security-Policy.
 void add_dashboard_route(http::Router& router);
 

@@ -6,15 +6,14 @@
 
 namespace drover::master {
 
-WorkerFetch make_thread_worker_fetch(Duration timeout, const WorkerLogTokens* log_tokens) {
-  return [timeout, log_tokens](const std::string& address, const std::string& target,
-                               std::function<void(Result<http::Response>)> done) {
+WorkerFetch make_thread_worker_fetch(Duration timeout) {
+  return [timeout](const std::string& address, const std::string& token, const std::string& target,
+                   std::function<void(Result<http::Response>)> done) {
     if (address.empty()) {
       done(make_error(ErrorCode::unavailable, "worker address unknown"));
       return;
     }
-    std::string token = log_tokens ? log_tokens->get(address) : std::string();
-    std::thread([address, target, timeout, token = std::move(token), done = std::move(done)] {
+    std::thread([address, target, timeout, token, done = std::move(done)] {
       http::ClientOptions opts;
       opts.timeout = timeout;
       opts.bearer_token = token;

@@ -113,6 +113,9 @@ struct Job {
 struct Worker {
   WorkerId id;
   std::string address;
+  // What its log server asks of the master (registration, heartbeats). Not
+  // stored: a restarted master learns it again from the next heartbeat.
+  std::string log_token;
   double cpus = 0;
   std::uint64_t memory = 0;
   std::map<std::string, std::string> labels;

@@ -11,6 +11,7 @@ Effects Model::register_worker(const WorkerRegistration& reg, TimePoint now) {
   Worker& w = workers_[reg.id];
   w.id = reg.id;
   w.address = reg.address;
+  w.log_token = reg.log_token;
   w.cpus = reg.cpus;
   w.memory = reg.memory;
   w.labels = reg.labels;
@@ -36,6 +37,7 @@ std::optional<Effects> Model::heartbeat(const WorkerId& id, const Heartbeat& hb,
   if (it == workers_.end() || it->second.state == WorkerState::dead) return std::nullopt;
   Worker& w = it->second;
   w.last_heartbeat_at = now;
+  if (w.log_token != hb.log_token) w.log_token = hb.log_token;  // seldom a change
   Effects fx;
   std::set<AttemptId> reported;
   for (const AttemptProgress& p : hb.running) {

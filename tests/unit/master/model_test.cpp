@@ -155,6 +155,19 @@ TEST_CASE("re-registration adopts reported attempts and loses the others", "[mod
   CHECK(fx.kill[0].second == 999);
 }
 
+TEST_CASE("a worker's log token comes with its registration and follows its heartbeats", "[model]") {
+  ManualClock clock;
+  Model m;
+  WorkerRegistration r = reg("w1");
+  r.log_token = "first";
+  m.register_worker(r, clock.now());
+  CHECK(m.worker("w1")->log_token == "first");
+  Heartbeat hb;
+  hb.log_token = "second";  // a master restarted since the registration learns it here
+  REQUIRE(m.heartbeat("w1", hb, clock.now(), 10s).has_value());
+  CHECK(m.worker("w1")->log_token == "second");
+}
+
 TEST_CASE("cancel kills active attempts and schedules nothing more", "[model]") {
   ManualClock clock;
   Model m;
