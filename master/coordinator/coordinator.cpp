@@ -146,6 +146,7 @@ void Coordinator::apply(const Effects& fx) {
   if (!fx.kill.empty()) {
     dispatch_after_commit([this, kills = fx.kill] {
       for (const auto& [worker, attempt] : kills) outboxes_[worker].kills.push_back(attempt);
+      kills_queued_ += kills.size();
       for (const auto& [worker, attempt] : kills) deliver(worker);
     });
   }
@@ -283,6 +284,7 @@ WorkReply Coordinator::take(const WorkerId& id, Outbox& box) {
     const Attempt* at = model_.attempt(a.attempt_id);
     if (at && is_active(at->state)) out.assignments.push_back(std::move(a));
   }
+  kills_queued_ -= box.kills.size();
   out.kill = std::move(box.kills);
   box.assignments.clear();
   box.kills.clear();
@@ -400,9 +402,14 @@ void Coordinator::heartbeat(const WorkerId& id, const Heartbeat& hb, Reply<Heart
   }
   for (const auto& [w, a] : fx->kill) out.kill.push_back(a);
   fx->kill.clear();
-  auto& box = outboxes_[id];
-  out.kill.insert(out.kill.end(), box.kills.begin(), box.kills.end());
-  box.kills.clear();
+  if (kills_queued_ > 0) {
+    if (auto it = outboxes_.find(id); it != outboxes_.end()) {
+      std::vector<AttemptId>& kills = it->second.kills;
+      out.kill.insert(out.kill.end(), kills.begin(), kills.end());
+      kills_queued_ -= kills.size();
+      kills.clear();
+    }
+  }
   // Only a lost assignment changes durable state (and asks for a pass); a plain
   // heartbeat is answered at once, not after whatever else waits to commit.
   const bool changed = fx->reschedule;
@@ -537,6 +544,7 @@ void Coordinator::check_liveness() {
     if (it == outboxes_.end()) continue;
     std::optional<Reply<WorkReply>> waiter = std::move(it->second.waiter);
     if (waiter) reactor_.cancel(it->second.timer);
+    kills_queued_ -= it->second.kills.size();
     outboxes_.erase(it);
     if (waiter) (*waiter)(make_error(ErrorCode::not_found, "worker declared dead"));
   }

@@ -4,9 +4,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <functional>
-#include <set>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <set>
 
 #include "common/archive/archive.hpp"
 #include "common/fs/fs.hpp"
@@ -74,6 +75,39 @@ TEST_CASE("submit, assign, report and commit through the routes", "[component][m
   CHECK(m.call("GET", "/api/v1/jobs/" + id + "/tasks/merge/0/output").status == 404);
   CHECK(m.call("GET", "/api/v1/jobs/" + id + "/tasks/map/7/output").status == 404);
   CHECK(m.json("GET", "/api/v1/cluster")["workers"]["alive"] == 1);
+}
+
+TEST_CASE("a kill queued while the worker has no poll waiting goes out with its next heartbeat, once",
+          "[component][master]") {
+  TempDir tmp;
+  Master m(tmp.path / "master");
+  for (const char* w : {"w1", "w2"}) {
+    WorkerRegistration reg{w, "127.0.0.1:1", 1, 0, {}, {}};
+    m.json("POST", "/internal/v1/workers/register", nlohmann::json(reg).dump());
+  }
+  auto beat = [&m](const std::string& worker) {
+    auto r = m.json("POST", "/internal/v1/workers/" + worker + "/heartbeat", R"({"running":[]})");
+    return r["kill"].get<std::vector<std::int64_t>>();
+  };
+  CHECK(beat("w1").empty());  // nothing queued anywhere
+  auto job = m.json("POST", "/api/v1/jobs", bundle(tmp.path / "b", kJob));
+  m.reactor.run_ready();  // the scheduling pass
+  // The workers take what they were given and are not polling when the job is cancelled.
+  std::map<std::string, std::vector<std::int64_t>> given;
+  for (const char* w : {"w1", "w2"}) {
+    auto work = m.json("GET", std::string("/internal/v1/workers/") + w + "/work?wait_ms=0");
+    for (auto& a : work["assignments"]) given[w].push_back(a["attempt_id"]);
+  }
+  REQUIRE(given["w1"].size() + given["w2"].size() == 2);
+  m.json("POST", "/api/v1/jobs/" + job["id"].get<std::string>() + "/cancel");
+  m.reactor.run_ready();
+  CHECK(beat("w1") == given["w1"]);
+  CHECK(beat("w1").empty());  // taken once
+  CHECK(m.json("GET", "/internal/v1/workers/w1/work?wait_ms=0")["kill"].empty());
+  // w2's kills still wait for it, and its poll takes them.
+  auto polled = m.json("GET", "/internal/v1/workers/w2/work?wait_ms=0");
+  CHECK(polled["kill"].get<std::vector<std::int64_t>>() == given["w2"]);
+  CHECK(beat("w2").empty());
 }
 
 TEST_CASE("an invalid bundle is refused with the field and nothing is stored", "[component][master]") {
